@@ -1,0 +1,479 @@
+"""The estimator machinery shared by MLPClassifier and MLPRegressor.
+
+This mirrors scikit-learn's ``BaseMultilayerPerceptron`` step for step (the same
+validation, the same random draws in the same order, the same bookkeeping per
+epoch) while every mini-batch (gather, forward, loss, backward, update) runs in
+the C core with the GIL released. Python runs once per epoch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from abc import ABCMeta, abstractmethod
+
+import numpy as np
+import scipy.optimize
+from sklearn.base import BaseEstimator, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
+from sklearn.utils import check_random_state, shuffle
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+from . import _core
+from ._data import core_matrix
+from ._layout import glorot_init, n_params, pack, unpack
+
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+# Rows per block when predicting or evaluating the full-batch L-BFGS objective:
+# bounds the workspace to O(block x widest layer) whatever the data size.
+_BLOCK_ROWS = 4096
+
+
+def _resolve_n_threads() -> int:
+    """Threads for the core: what OpenMP would use (honours OMP_NUM_THREADS)."""
+    return max(1, _core.max_threads())
+
+
+class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
+    """Base class for bpfast's MLPs; use MLPClassifier or MLPRegressor."""
+
+    # The constraints are scikit-learn's own, so every invalid value raises the
+    # same InvalidParameterError with the same message.
+    _parameter_constraints: dict = {
+        k: v for k, v in _SkMLPRegressor._parameter_constraints.items() if k != "loss"
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        activation,
+        solver,
+        alpha,
+        batch_size,
+        learning_rate,
+        learning_rate_init,
+        power_t,
+        max_iter,
+        loss,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
+        n_iter_no_change,
+        max_fun,
+    ):
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+
+    # ------------------------------------------------------------------ helpers
+
+    def _layer_units(self):
+        return [self.n_features_in_, *self._hidden_sizes(), self.n_outputs_]
+
+    def _hidden_sizes(self) -> list[int]:
+        sizes = self.hidden_layer_sizes
+        if not hasattr(sizes, "__iter__"):
+            sizes = [sizes]
+        sizes = list(sizes)
+        if np.any(np.array(sizes) <= 0):
+            raise ValueError("hidden_layer_sizes must be > 0, got %s." % sizes)
+        return sizes
+
+    def _loss_name(self) -> str:
+        if self.loss == "log_loss" and self.out_activation_ == "logistic":
+            return "binary_log_loss"
+        return self.loss
+
+    def _network(self, layer_units, itemsize, max_rows):
+        return _core.Network(
+            layer_units,
+            self.activation,
+            self.out_activation_,
+            self._loss_name(),
+            itemsize,
+            max_rows,
+            _resolve_n_threads(),
+        )
+
+    def _set_params_from_slab(self, slab, layer_units):
+        self.coefs_, self.intercepts_ = unpack(slab, layer_units)
+
+    # ------------------------------------------------------------------ fitting
+
+    def _initialize(self, y, layer_units, dtype):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+        if not is_classifier(self):
+            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
+        elif self._label_binarizer.y_type_ == "multiclass":
+            self.out_activation_ = "softmax"
+        else:
+            self.out_activation_ = "logistic"
+        self.coefs_, self.intercepts_ = glorot_init(
+            self._random_state, layer_units, self.activation, dtype
+        )
+        self._best_coefs = [c.copy() for c in self.coefs_]
+        self._best_intercepts = [i.copy() for i in self.intercepts_]
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden_sizes = self._hidden_sizes()
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        self.n_outputs_ = y.shape[1]
+        layer_units = [X.shape[1], *hidden_sizes, self.n_outputs_]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(y, layer_units, X.dtype)
+        self.n_layers_ = len(layer_units)
+
+        dtype = X.dtype
+        slab = pack(self.coefs_, self.intercepts_, layer_units, dtype)
+        Y = np.ascontiguousarray(y, dtype=dtype)
+        sw = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=dtype)
+        try:
+            if self.solver in _STOCHASTIC_SOLVERS:
+                self._fit_stochastic(X, Y, sw, slab, layer_units, incremental)
+            else:
+                self._fit_lbfgs(X, Y, sw, slab, layer_units)
+        finally:
+            if not (self.solver in _STOCHASTIC_SOLVERS and self.early_stopping):
+                self._set_params_from_slab(slab, layer_units)
+
+        weights = self.coefs_ + self.intercepts_
+        if not all(np.isfinite(w).all() for w in weights):
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may"
+                " contain large values and need to be preprocessed."
+            )
+        return self
+
+    def _optimizer_state_for(self, slab, incremental):
+        """Velocities (sgd) or first and second moments (adam), kept across partial_fit."""
+        size = slab.shape[0] * (2 if self.solver == "adam" else 1)
+        state = getattr(self, "_optimizer_state", None)
+        if (
+            incremental
+            and state is not None
+            and state.shape[0] == size
+            and getattr(self, "_optimizer_solver", None) == self.solver
+        ):
+            return np.ascontiguousarray(state, dtype=slab.dtype)
+        self._optimizer_solver = self.solver
+        self._optimizer_t = 0
+        self._optimizer_learning_rate = float(self.learning_rate_init)
+        return np.zeros(size, dtype=slab.dtype)
+
+    def _fit_stochastic(self, X, Y, sw, slab, layer_units, incremental):
+        state = self._optimizer_state_for(slab, incremental)
+        self._optimizer_state = state
+
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        n_total = X.shape[0]
+        if early_stopping:
+            # Split row indices with the very draws train_test_split makes on X.
+            should_stratify = is_classifier(self) and self.n_outputs_ == 1
+            stratify = Y.astype(bool) if should_stratify else None
+            train_idx, val_idx = train_test_split(
+                np.arange(n_total),
+                random_state=self._random_state,
+                test_size=self.validation_fraction,
+                stratify=stratify,
+            )
+            if val_idx.shape[0] < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' "
+                    "or the size of your dataset."
+                )
+            X_val = X[val_idx]
+            y_val = Y[val_idx]
+            sw_val = None if sw is None else sw[val_idx]
+            if is_classifier(self):
+                y_val = self._label_binarizer.inverse_transform(y_val.astype(bool))
+            elif y_val.shape[1] == 1:
+                y_val = y_val.ravel()
+            train_idx = train_idx.astype(np.int64)
+        else:
+            train_idx = None
+            X_val = y_val = sw_val = None
+
+        n_samples = n_total if train_idx is None else train_idx.shape[0]
+        sample_idx = np.arange(n_samples, dtype=int)
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than "
+                    "sample size. It is going to be clipped"
+                )
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+
+        net = self._network(layer_units, slab.dtype.itemsize, batch_size)
+        Xc = core_matrix(X, slab.dtype)
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                    order = sample_idx if train_idx is None else train_idx[sample_idx]
+                    order = np.ascontiguousarray(order, dtype=np.int64)
+                else:
+                    order = train_idx
+                accumulated_loss, self._optimizer_t = net.train_epoch(
+                    slab,
+                    state,
+                    self.solver,
+                    self._optimizer_learning_rate,
+                    self.momentum,
+                    self.nesterovs_momentum,
+                    self.beta_1,
+                    self.beta_2,
+                    self.epsilon,
+                    self._optimizer_t,
+                    self.alpha,
+                    Xc,
+                    Y,
+                    sw,
+                    order,
+                    n_samples,
+                    batch_size,
+                )
+                self.n_iter_ += 1
+                self.loss_ = accumulated_loss / n_samples
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+
+                self._update_no_improvement_count(
+                    early_stopping, X_val, y_val, sw_val, slab, layer_units
+                )
+                if self.solver == "sgd" and self.learning_rate == "invscaling":
+                    self._optimizer_learning_rate = float(self.learning_rate_init) / (
+                        self.t_ + 1
+                    ) ** self.power_t
+
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if early_stopping:
+                        msg = (
+                            "Validation score did not improve more than "
+                            "tol=%f for %d consecutive epochs."
+                            % (self.tol, self.n_iter_no_change)
+                        )
+                    else:
+                        msg = (
+                            "Training loss did not improve more than tol=%f"
+                            " for %d consecutive epochs." % (self.tol, self.n_iter_no_change)
+                        )
+                    if self._trigger_stopping(msg):
+                        break
+                    self._no_improvement_count = 0
+
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) "
+                        "reached and the optimization hasn't converged yet." % self.max_iter,
+                        ConvergenceWarning,
+                    )
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+
+        if early_stopping:
+            self.coefs_ = self._best_coefs
+            self.intercepts_ = self._best_intercepts
+
+    def _trigger_stopping(self, msg) -> bool:
+        """scikit-learn's SGD/Adam stopping rule; 'adaptive' divides the rate by 5."""
+        if self.solver != "sgd" or self.learning_rate != "adaptive":
+            if self.verbose:
+                print(msg + " Stopping.")
+            return True
+        if self._optimizer_learning_rate <= 1e-6:
+            if self.verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self._optimizer_learning_rate /= 5.0
+        if self.verbose:
+            print(msg + " Setting learning rate to %f" % self._optimizer_learning_rate)
+        return False
+
+    def _update_no_improvement_count(self, early_stopping, X_val, y_val, sw_val, slab, layer_units):
+        if early_stopping:
+            self._set_params_from_slab(slab, layer_units)
+            val_score = self._score(X_val, y_val, sample_weight=sw_val)
+            self.validation_scores_.append(val_score)
+            if self.verbose:
+                print("Validation score: %f" % self.validation_scores_[-1])
+            last_valid_score = self.validation_scores_[-1]
+            if last_valid_score < (self.best_validation_score_ + self.tol):
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if last_valid_score > self.best_validation_score_:
+                self.best_validation_score_ = last_valid_score
+                self._best_coefs = [c.copy() for c in self.coefs_]
+                self._best_intercepts = [i.copy() for i in self.intercepts_]
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    def _fit_lbfgs(self, X, Y, sw, slab, layer_units):
+        dtype = slab.dtype
+        net = self._network(layer_units, dtype.itemsize, min(X.shape[0], _BLOCK_ROWS))
+        Xc = core_matrix(X, dtype)
+        grad = np.empty_like(slab)
+
+        def loss_and_grad(theta):
+            slab[...] = theta
+            loss = net.loss_grad(slab, Xc, Y, sw, self.alpha, grad)
+            return loss, grad.astype(np.float64)
+
+        opt_res = scipy.optimize.minimize(
+            loss_and_grad,
+            slab.astype(np.float64),
+            method="L-BFGS-B",
+            jac=True,
+            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+        )
+        self.n_iter_ = _lbfgs_n_iter(opt_res, self.max_iter)
+        self.loss_ = float(opt_res.fun)
+        slab[...] = opt_res.x
+
+    # --------------------------------------------------------------- prediction
+
+    def _forward_pass_fast(self, X, check_input=True):
+        """Output-layer activations for X, computed by the C core."""
+        if check_input:
+            X = validate_data(
+                self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False
+            )
+        coef_dtype = np.asarray(self.coefs_[0]).dtype
+        dtype = np.result_type(X.dtype, coef_dtype)
+        if dtype not in (np.float32, np.float64):
+            dtype = np.dtype(np.float64)
+        layer_units = [self.coefs_[0].shape[0], *(c.shape[1] for c in self.coefs_)]
+        slab = pack(self.coefs_, self.intercepts_, layer_units, dtype)
+        out = np.empty((X.shape[0], layer_units[-1]), dtype=dtype)
+        if X.shape[0]:
+            net = self._network(layer_units, dtype.itemsize, max(1, min(X.shape[0], _BLOCK_ROWS)))
+            net.predict(slab, core_matrix(X, dtype), out)
+        return out
+
+    def _score_with_function(self, X, y, sample_weight, score_function):
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return score_function(y, y_pred, sample_weight=sample_weight)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values (class labels in classification, real numbers in
+            regression).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._validate_params()
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                "partial_fit is only available for stochastic"
+                " optimizers. %s is not stochastic." % self.solver
+            )
+        return True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+def _lbfgs_n_iter(result, max_iter: int) -> int:
+    """Iterations of an L-BFGS run, warning as scikit-learn does when it did not converge."""
+    n_iter = min(result.nit, max_iter)
+    if result.status != 0:
+        msg = (
+            f"lbfgs failed to converge after {n_iter} iteration(s) "
+            f"(status={result.status}):\n{result.message}\n"
+        )
+        if n_iter == max_iter:
+            msg += (
+                "\nIncrease the number of iterations to improve the "
+                f"convergence (max_iter={max_iter})."
+            )
+        msg += (
+            "\nYou might also want to scale the data as shown in:\n"
+            "    https://scikit-learn.org/stable/modules/preprocessing.html"
+        )
+        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+    return n_iter

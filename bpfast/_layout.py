@@ -1,0 +1,75 @@
+"""The parameter slab: all weights, then all biases, in one contiguous vector.
+
+The order is scikit-learn's ``_pack`` order, so the slab is also the vector that
+L-BFGS optimises. ``coefs_`` and ``intercepts_`` are views into it after a fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def n_params(layer_units: list[int]) -> int:
+    """Length of the slab for the given layer widths."""
+    pairs = zip(layer_units[:-1], layer_units[1:])
+    return sum(a * b for a, b in pairs) + sum(layer_units[1:])
+
+
+def pack(coefs, intercepts, layer_units, dtype) -> np.ndarray:
+    """Copy ``coefs`` and ``intercepts`` into a new slab of ``dtype``.
+
+    Raises
+    ------
+    ValueError
+        If the arrays do not have the shapes the layer widths require (for
+        example after a user assigned ``coefs_`` of the wrong shape).
+    """
+    n_layers = len(layer_units) - 1
+    if len(coefs) != n_layers or len(intercepts) != n_layers:
+        raise ValueError(
+            f"coefs_ and intercepts_ must hold {n_layers} arrays each for layer sizes "
+            f"{list(layer_units)}; got {len(coefs)} and {len(intercepts)}."
+        )
+    slab = np.empty(n_params(layer_units), dtype=dtype)
+    for view, array, name in zip(
+        unpack(slab, layer_units)[0] + unpack(slab, layer_units)[1],
+        list(coefs) + list(intercepts),
+        [f"coefs_[{i}]" for i in range(n_layers)] + [f"intercepts_[{i}]" for i in range(n_layers)],
+    ):
+        array = np.asarray(array)
+        if array.shape != view.shape:
+            raise ValueError(f"{name} has shape {array.shape}, expected {view.shape}.")
+        view[...] = array
+    return slab
+
+
+def unpack(slab: np.ndarray, layer_units) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Views of ``slab`` shaped as ``coefs_`` and ``intercepts_``."""
+    coefs, intercepts = [], []
+    start = 0
+    for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+        end = start + fan_in * fan_out
+        coefs.append(slab[start:end].reshape(fan_in, fan_out))
+        start = end
+    for fan_out in layer_units[1:]:
+        intercepts.append(slab[start : start + fan_out])
+        start += fan_out
+    return coefs, intercepts
+
+
+def glorot_init(random_state, layer_units, activation, dtype):
+    """Initial weights drawn exactly as scikit-learn draws them.
+
+    Per layer, the weights and then the biases come from one uniform
+    distribution of bound ``sqrt(factor / (fan_in + fan_out))``, with factor 2
+    for the logistic activation and 6 otherwise.
+    """
+    factor = 2.0 if activation == "logistic" else 6.0
+    coefs, intercepts = [], []
+    for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        coef = random_state.uniform(-bound, bound, (fan_in, fan_out))
+        intercept = random_state.uniform(-bound, bound, fan_out)
+        coefs.append(coef.astype(dtype, copy=False))
+        intercepts.append(intercept.astype(dtype, copy=False))
+    return coefs, intercepts

@@ -1,0 +1,122 @@
+/*
+ * bp_gemm_impl.h -- the matrix product of the core, instantiated per element type
+ * by bp_real.c (REAL, SFX(name), BP_NR defined there).
+ *
+ *   C (m x n, row stride ldc) = [C +] A B,   A(i,p) = a[i*ars + p*acs],
+ *                                            B(p,j) = b[p*brs + j*bcs]
+ *
+ * Strides let the three products of backpropagation (A W, D W^T, A^T D) share one
+ * routine without materialising a transpose. The BLIS structure: B is packed into
+ * NR-wide strips and A into MR-tall strips (zero padded at the edges), and an
+ * MR x NR register tile accumulates outer products over a KC-deep panel. Threads
+ * split the tiles of C, so each element of C is summed by one thread in one fixed
+ * order: results do not depend on the thread count or on a row's position.
+ */
+
+/* pack A rows [0, m) x depth [p0, p0+kc) into MR-tall strips: pa[s][p][i] */
+static void SFX(pack_a)(ptrdiff_t m, ptrdiff_t kc, const REAL *a, ptrdiff_t ars,
+                        ptrdiff_t acs, REAL *BP_RESTRICT pa, int nt)
+{
+    ptrdiff_t n_strips = (m + BP_MR - 1) / BP_MR, s;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (s = 0; s < n_strips; ++s) {
+        ptrdiff_t i0 = s * BP_MR, mr = m - i0 < BP_MR ? m - i0 : BP_MR, p, i;
+        REAL *dst = pa + s * BP_MR * kc;
+        for (p = 0; p < kc; ++p) {
+            for (i = 0; i < mr; ++i) dst[p * BP_MR + i] = a[(i0 + i) * ars + p * acs];
+            for (; i < BP_MR; ++i) dst[p * BP_MR + i] = 0;
+        }
+    }
+    (void)nt;
+}
+
+/* pack B depth [0, kc) x columns [0, nc) into NR-wide strips: pb[s][p][j] */
+static void SFX(pack_b)(ptrdiff_t kc, ptrdiff_t nc, const REAL *b, ptrdiff_t brs,
+                        ptrdiff_t bcs, REAL *BP_RESTRICT pb, int nt)
+{
+    ptrdiff_t n_strips = (nc + BP_NR - 1) / BP_NR, s;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (s = 0; s < n_strips; ++s) {
+        ptrdiff_t j0 = s * BP_NR, nr = nc - j0 < BP_NR ? nc - j0 : BP_NR, p, j;
+        REAL *dst = pb + s * BP_NR * kc;
+        for (p = 0; p < kc; ++p) {
+            const REAL *src = b + p * brs + j0 * bcs;
+            if (bcs == 1)
+                for (j = 0; j < nr; ++j) dst[p * BP_NR + j] = src[j];
+            else
+                for (j = 0; j < nr; ++j) dst[p * BP_NR + j] = src[j * bcs];
+            for (; j < BP_NR; ++j) dst[p * BP_NR + j] = 0;
+        }
+    }
+    (void)nt;
+}
+
+/* one MR x NR tile of C from packed strips; writes only the mr x nr valid corner */
+static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT pa,
+                              const REAL *BP_RESTRICT pb, REAL *c, ptrdiff_t ldc,
+                              ptrdiff_t mr, ptrdiff_t nr, int accumulate)
+{
+    REAL ab[BP_MR][BP_NR];
+    ptrdiff_t p, i, j;
+    for (i = 0; i < BP_MR; ++i)
+        for (j = 0; j < BP_NR; ++j) ab[i][j] = 0;
+    for (p = 0; p < kc; ++p) {
+        const REAL *ap = pa + p * BP_MR, *bp = pb + p * BP_NR;
+        for (i = 0; i < BP_MR; ++i) {
+            const REAL ai = ap[i];
+            for (j = 0; j < BP_NR; ++j) ab[i][j] += ai * bp[j];
+        }
+    }
+    if (accumulate) {
+        for (i = 0; i < mr; ++i)
+            for (j = 0; j < nr; ++j) c[i * ldc + j] += ab[i][j];
+    } else {
+        for (i = 0; i < mr; ++i)
+            for (j = 0; j < nr; ++j) c[i * ldc + j] = ab[i][j];
+    }
+}
+
+static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                      const REAL *a, ptrdiff_t ars, ptrdiff_t acs,
+                      const REAL *b, ptrdiff_t brs, ptrdiff_t bcs,
+                      int accumulate, REAL *c, ptrdiff_t ldc)
+{
+    REAL *pa = (REAL *)net->pack_a, *pb = (REAL *)net->pack_b;
+    int nt = bp_threads_for(net, (double)m * (double)n * (double)k);
+    ptrdiff_t pc, jc;
+
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        ptrdiff_t i, j;
+        if (!accumulate)
+            for (i = 0; i < m; ++i)
+                for (j = 0; j < n; ++j) c[i * ldc + j] = 0;
+        return;
+    }
+    for (pc = 0; pc < k; pc += BP_KC) {
+        ptrdiff_t kc = k - pc < BP_KC ? k - pc : BP_KC;
+        int acc = accumulate || pc > 0;
+        ptrdiff_t n_ir = (m + BP_MR - 1) / BP_MR;
+        SFX(pack_a)(m, kc, a + pc * acs, ars, acs, pa, nt);
+        for (jc = 0; jc < n; jc += BP_NC) {
+            ptrdiff_t nc = n - jc < BP_NC ? n - jc : BP_NC;
+            ptrdiff_t n_jr = (nc + BP_NR - 1) / BP_NR, tile;
+            SFX(pack_b)(kc, nc, b + pc * brs + jc * bcs, brs, bcs, pb, nt);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+            for (tile = 0; tile < n_ir * n_jr; ++tile) {
+                ptrdiff_t jr = tile / n_ir, ir = tile % n_ir;
+                ptrdiff_t i0 = ir * BP_MR, j0 = jr * BP_NR;
+                ptrdiff_t mr = m - i0 < BP_MR ? m - i0 : BP_MR;
+                ptrdiff_t nr = nc - j0 < BP_NR ? nc - j0 : BP_NR;
+                SFX(micro_kernel)(kc, pa + ir * BP_MR * kc, pb + jr * BP_NR * kc,
+                                  c + i0 * ldc + jc + j0, ldc, mr, nr, acc);
+            }
+        }
+    }
+}

@@ -1,0 +1,384 @@
+/*
+ * bp_impl.h -- forward pass, losses, backpropagation (BP1-BP4), optimizer updates
+ * and the mini-batch loop, instantiated per element type by bp_real.c.
+ *
+ * Notation as in DESIGN.md: layer l = 1..L has W[l] (widths[l-1] x widths[l]) and
+ * b[l]; act[l] = f_l(Z[l]) for a block of rows; delta[l] = dLoss/dZ[l] times the
+ * batch's total sample weight (the division by it happens once, in the gradient).
+ * The arithmetic mirrors scikit-learn's MLP (_multilayer_perceptron.py, _base.py)
+ * so that both give the same numbers up to rounding.
+ */
+
+#define W_OF(net, params, l) ((params) + (net)->w_off[(l)-1])
+#define B_OF(net, params, l) ((params) + (net)->b_off[(l)-1])
+#define ROW(rows, row0, i) ((rows) ? (rows)[i] : (row0) + (i))
+
+/* ---- activations, in place on (nb, w) -------------------------------------- */
+
+static void SFX(activate)(int act, REAL *z, ptrdiff_t nb, ptrdiff_t w)
+{
+    ptrdiff_t i, j, n = nb * w;
+    switch (act) {
+    case BP_ACT_LOGISTIC:
+        for (i = 0; i < n; ++i) z[i] = (REAL)1 / ((REAL)1 + BP_EXP(-z[i]));
+        break;
+    case BP_ACT_TANH:
+        for (i = 0; i < n; ++i) z[i] = BP_TANH(z[i]);
+        break;
+    case BP_ACT_RELU:
+        for (i = 0; i < n; ++i) z[i] = z[i] > 0 ? z[i] : (z[i] != z[i] ? z[i] : (REAL)0);
+        break;
+    case BP_ACT_EXP:
+        for (i = 0; i < n; ++i) z[i] = BP_EXP(z[i]);
+        break;
+    case BP_ACT_SOFTMAX:
+        for (i = 0; i < nb; ++i) {
+            REAL *r = z + i * w, mx = r[0], s = 0;
+            for (j = 1; j < w; ++j) mx = r[j] > mx ? r[j] : mx;
+            for (j = 0; j < w; ++j) { r[j] = BP_EXP(r[j] - mx); s += r[j]; }
+            for (j = 0; j < w; ++j) r[j] /= s;
+        }
+        break;
+    default: /* identity */
+        break;
+    }
+}
+
+/* delta *= f'(Z) written in terms of the activation a = f(Z), as scikit-learn does */
+static void SFX(activation_derivative)(int act, const REAL *a, REAL *d, ptrdiff_t n)
+{
+    ptrdiff_t i;
+    switch (act) {
+    case BP_ACT_LOGISTIC:
+        for (i = 0; i < n; ++i) { d[i] *= a[i]; d[i] *= (REAL)1 - a[i]; }
+        break;
+    case BP_ACT_TANH:
+        for (i = 0; i < n; ++i) d[i] *= (REAL)1 - a[i] * a[i];
+        break;
+    case BP_ACT_RELU:
+        for (i = 0; i < n; ++i) if (a[i] == 0) d[i] = 0;
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- forward ----------------------------------------------------------------- */
+
+/* Z[1] += X[rows] W[1] for CSR X; each row of Z is summed in nonzero order. */
+static void SFX(sparse_forward)(const bp_net *net, const bp_matrix *X, const int64_t *rows,
+                                int64_t row0, ptrdiff_t nb, const REAL *W, REAL *z)
+{
+    const REAL *val = (const REAL *)X->values;
+    ptrdiff_t w = (ptrdiff_t)net->widths[1], i;
+    int nt = bp_threads_for(net, (double)nb * (double)w * 8.0);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (i = 0; i < nb; ++i) {
+        int64_t r = ROW(rows, row0, i), q;
+        REAL *zr = z + i * w;
+        for (q = X->indptr[r]; q < X->indptr[r + 1]; ++q) {
+            const REAL v = val[q], *wr = W + X->indices[q] * w;
+            ptrdiff_t j;
+            for (j = 0; j < w; ++j) zr[j] += v * wr[j];
+        }
+    }
+    (void)nt;
+}
+
+/* act[l] for l = 1..L on nb rows whose inputs are x (dense, row stride ldx) or the
+ * CSR rows of X (x == NULL). */
+static void SFX(forward)(bp_net *net, const REAL *params, const REAL *x, ptrdiff_t ldx,
+                         const bp_matrix *X, const int64_t *rows, int64_t row0, ptrdiff_t nb)
+{
+    int l, L = net->n_layers;
+    for (l = 1; l <= L; ++l) {
+        ptrdiff_t n_in = (ptrdiff_t)net->widths[l - 1], n_out = (ptrdiff_t)net->widths[l], i;
+        REAL *z = (REAL *)net->act[l];
+        const REAL *b = B_OF(net, params, l), *W = W_OF(net, params, l);
+        for (i = 0; i < nb; ++i) memcpy(z + i * n_out, b, sizeof(REAL) * (size_t)n_out);
+        if (l == 1 && x == NULL)
+            SFX(sparse_forward)(net, X, rows, row0, nb, W, z);
+        else if (l == 1)
+            SFX(gemm)(net, nb, n_out, n_in, x, ldx, 1, W, n_out, 1, 1, z, n_out);
+        else
+            SFX(gemm)(net, nb, n_out, n_in, (const REAL *)net->act[l - 1], n_in, 1, W, n_out, 1,
+                      1, z, n_out);
+        SFX(activate)(l == L ? net->out_act : net->hidden_act, z, nb, n_out);
+    }
+}
+
+/* ---- loss and output error (BP1) ------------------------------------------------ */
+
+/* Returns sum_i sw_i * loss_i over the block (loss_i summed over outputs) and writes
+ * delta[L] = (act[L] - Y) * sw: the canonical-link output error. */
+static double SFX(output_error)(bp_net *net, const REAL *Y, const REAL *sw, ptrdiff_t nb)
+{
+    int L = net->n_layers;
+    ptrdiff_t k = (ptrdiff_t)net->widths[L], i, j;
+    const REAL *p = (const REAL *)net->act[L];
+    REAL *d = (REAL *)net->delta[L];
+    const double eps = BP_EPS;
+    double total = 0;
+    for (i = 0; i < nb; ++i) {
+        const REAL *pr = p + i * k, *yr = Y + i * k;
+        REAL *dr = d + i * k;
+        double li = 0;
+        for (j = 0; j < k; ++j) {
+            double pj = (double)pr[j], yj = (double)yr[j];
+            switch (net->loss) {
+            case BP_LOSS_SQUARED:
+                li += (yj - pj) * (yj - pj);
+                break;
+            case BP_LOSS_POISSON:
+                li += (yj != 0 ? yj * log(yj / pj) : 0.0) - yj + pj;
+                break;
+            case BP_LOSS_LOG: {
+                double pc = pj < eps ? eps : (pj > 1 - eps ? 1 - eps : pj);
+                if (yj != 0) li -= yj * log(pc);
+                break;
+            }
+            default: { /* BP_LOSS_BINARY_LOG */
+                double pc = pj < eps ? eps : (pj > 1 - eps ? 1 - eps : pj);
+                if (yj != 0) li -= yj * log(pc);
+                if (yj != 1) li -= (1 - yj) * log(1 - pc);
+                break;
+            }
+            }
+            dr[j] = pr[j] - yr[j];
+        }
+        if (sw != NULL) {
+            for (j = 0; j < k; ++j) dr[j] *= sw[i];
+            li *= (double)sw[i];
+        }
+        total += li;
+    }
+    return total;
+}
+
+/* ---- backward (BP2-BP4) ---------------------------------------------------------- */
+
+/* dW[1] += X[rows]^T delta[1] for CSR X: threads own disjoint column ranges of dW. */
+static void SFX(sparse_weight_grad)(const bp_net *net, const bp_matrix *X, const int64_t *rows,
+                                    int64_t row0, ptrdiff_t nb, const REAL *d, REAL *gW)
+{
+    const REAL *val = (const REAL *)X->values;
+    ptrdiff_t w = (ptrdiff_t)net->widths[1], n_chunks, c;
+    int nt = bp_threads_for(net, (double)nb * (double)w * 8.0);
+    n_chunks = nt > 1 ? (w + 15) / 16 : 1;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (c = 0; c < n_chunks; ++c) {
+        ptrdiff_t j0 = nt > 1 ? c * 16 : 0, j1 = nt > 1 ? (j0 + 16 < w ? j0 + 16 : w) : w, i;
+        for (i = 0; i < nb; ++i) {
+            int64_t r = ROW(rows, row0, i), q;
+            const REAL *dr = d + i * w;
+            for (q = X->indptr[r]; q < X->indptr[r + 1]; ++q) {
+                REAL v = val[q], *gr = gW + X->indices[q] * w;
+                ptrdiff_t j;
+                for (j = j0; j < j1; ++j) gr[j] += v * dr[j];
+            }
+        }
+    }
+    (void)nt;
+}
+
+/* Accumulate the block's unscaled gradients into grad (first block: overwrite).
+ * x/X/rows/row0 describe the block's inputs as for forward(). */
+static void SFX(backward)(bp_net *net, const REAL *params, const REAL *x, ptrdiff_t ldx,
+                          const bp_matrix *X, const int64_t *rows, int64_t row0, ptrdiff_t nb,
+                          REAL *grad, int first_block)
+{
+    int l, L = net->n_layers;
+    for (l = L; l >= 1; --l) {
+        ptrdiff_t n_in = (ptrdiff_t)net->widths[l - 1], n_out = (ptrdiff_t)net->widths[l], i, j;
+        const REAL *d = (const REAL *)net->delta[l];
+        REAL *gW = W_OF(net, grad, l), *gb = B_OF(net, grad, l);
+        /* BP3: dW[l] = A[l-1]^T delta[l] */
+        if (l == 1 && x == NULL) {
+            if (first_block) memset(gW, 0, sizeof(REAL) * (size_t)(n_in * n_out));
+            SFX(sparse_weight_grad)(net, X, rows, row0, nb, d, gW);
+        } else {
+            const REAL *a = l == 1 ? x : (const REAL *)net->act[l - 1];
+            ptrdiff_t lda = l == 1 ? ldx : n_in;
+            SFX(gemm)(net, n_in, n_out, nb, a, 1, lda, d, n_out, 1, !first_block, gW, n_out);
+        }
+        /* BP4: db[l] = column sums of delta[l] */
+        if (first_block) memset(gb, 0, sizeof(REAL) * (size_t)n_out);
+        for (i = 0; i < nb; ++i)
+            for (j = 0; j < n_out; ++j) gb[j] += d[i * n_out + j];
+        /* BP2: delta[l-1] = (delta[l] W[l]^T) * f'(Z[l-1]) */
+        if (l > 1) {
+            REAL *dp = (REAL *)net->delta[l - 1];
+            SFX(gemm)(net, nb, n_in, n_out, d, n_out, 1, W_OF(net, params, l), 1, n_out, 0, dp,
+                      n_in);
+            SFX(activation_derivative)(net->hidden_act, (const REAL *)net->act[l - 1], dp,
+                                       nb * n_in);
+        }
+    }
+}
+
+/* ---- objective and gradient over a set of rows ------------------------------------ */
+
+static void SFX(gather)(REAL *dst, const REAL *src, ptrdiff_t w, const int64_t *rows,
+                        int64_t row0, ptrdiff_t nb)
+{
+    ptrdiff_t i;
+    for (i = 0; i < nb; ++i)
+        memcpy(dst + i * w, src + ROW(rows, row0, i) * w, sizeof(REAL) * (size_t)w);
+}
+
+static int SFX(check_matrix)(const bp_net *net, const bp_matrix *X)
+{
+    if (X == NULL || X->n_cols != net->widths[0] || X->n_rows < 0) return 0;
+    if (X->dense == NULL && (X->indptr == NULL || X->indices == NULL || X->values == NULL))
+        return 0;
+    return 1;
+}
+
+bp_status SFX(bp_loss_grad)(bp_net *net, const REAL *params, const bp_matrix *X,
+                            const REAL *Y, const REAL *sw, const int64_t *rows,
+                            int64_t row0, int64_t n_rows, double alpha,
+                            REAL *grad, double *loss)
+{
+    int L;
+    ptrdiff_t d, k, start, i;
+    double data_loss = 0, sw_sum = 0, sq = 0;
+    if (net == NULL || net->elem != (int)sizeof(REAL) || params == NULL || Y == NULL ||
+        grad == NULL || loss == NULL || n_rows < 1 || !SFX(check_matrix)(net, X))
+        return BP_ERR_INVALID;
+    L = net->n_layers;
+    d = (ptrdiff_t)net->widths[0];
+    k = (ptrdiff_t)net->widths[L];
+    for (start = 0; start < n_rows; start += net->max_rows) {
+        ptrdiff_t nb = n_rows - start < net->max_rows ? n_rows - start : net->max_rows;
+        const int64_t *brows = rows ? rows + start : NULL;
+        int64_t brow0 = row0 + start;
+        const REAL *x = NULL, *ysrc = Y, *swb = NULL;
+        if (X->dense != NULL) {
+            if (brows) {
+                SFX(gather)((REAL *)net->x_buf, (const REAL *)X->dense, d, brows, 0, nb);
+                x = (const REAL *)net->x_buf;
+            } else {
+                x = (const REAL *)X->dense + brow0 * d;
+            }
+        }
+        SFX(gather)((REAL *)net->y_buf, ysrc, k, brows, brow0, nb);
+        if (sw != NULL) {
+            REAL *s = (REAL *)net->sw_buf;
+            for (i = 0; i < nb; ++i) s[i] = sw[ROW(brows, brow0, i)];
+            for (i = 0; i < nb; ++i) sw_sum += (double)s[i];
+            swb = s;
+        } else {
+            sw_sum += (double)nb;
+        }
+        SFX(forward)(net, params, x, d, X, brows, brow0, nb);
+        data_loss += SFX(output_error)(net, (const REAL *)net->y_buf, swb, nb);
+        SFX(backward)(net, params, x, d, X, brows, brow0, nb, grad, start == 0);
+    }
+    /* gradient: (sum + alpha W) / sw_sum for weights, sum / sw_sum for biases */
+    {
+        const REAL ra = (REAL)alpha, rs = (REAL)sw_sum;
+        ptrdiff_t nc = (ptrdiff_t)net->n_coefs, np_ = (ptrdiff_t)net->n_params;
+        for (i = 0; i < nc; ++i) {
+            grad[i] = (grad[i] + ra * params[i]) / rs;
+            sq += (double)params[i] * (double)params[i];
+        }
+        for (; i < np_; ++i) grad[i] /= rs;
+    }
+    if (net->loss == BP_LOSS_SQUARED)
+        data_loss = 0.5 * data_loss / (double)k;
+    *loss = data_loss / sw_sum + (alpha != 0 ? 0.5 * alpha * sq / sw_sum : 0.0);
+    return BP_OK;
+}
+
+/* ---- optimizer updates over the flat parameter slab ------------------------------- */
+
+static void SFX(update)(const bp_net *net, REAL *params, const REAL *grad, bp_optim *opt,
+                        REAL *state)
+{
+    ptrdiff_t n = (ptrdiff_t)net->n_params, i;
+    int nt = bp_threads_for(net, (double)n * 4.0);
+    if (opt->solver == BP_SOLVER_SGD) {
+        const REAL mom = (REAL)opt->momentum, lr = (REAL)opt->learning_rate;
+        const int nesterov = opt->nesterov;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+        for (i = 0; i < n; ++i) {
+            REAL v = mom * state[i] - lr * grad[i];
+            state[i] = v;
+            params[i] += nesterov ? mom * v - lr * grad[i] : v;
+        }
+    } else {
+        REAL *m = state, *v = state + n;
+        const REAL b1 = (REAL)opt->beta_1, b2 = (REAL)opt->beta_2;
+        const REAL c1 = (REAL)(1 - opt->beta_1), c2 = (REAL)(1 - opt->beta_2);
+        const REAL eps = (REAL)opt->epsilon;
+        double lr_t;
+        opt->t += 1;
+        lr_t = opt->learning_rate * sqrt(1 - pow(opt->beta_2, (double)opt->t)) /
+               (1 - pow(opt->beta_1, (double)opt->t));
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+        for (i = 0; i < n; ++i) {
+            m[i] = b1 * m[i] + c1 * grad[i];
+            v[i] = b2 * v[i] + c2 * (grad[i] * grad[i]);
+            params[i] += (REAL)(-lr_t * (double)m[i] / (double)(BP_SQRT(v[i]) + eps));
+        }
+    }
+    (void)nt;
+}
+
+bp_status SFX(bp_train_batches)(bp_net *net, REAL *params, bp_optim *opt, REAL *opt_state,
+                                const bp_matrix *X, const REAL *Y, const REAL *sw,
+                                const int64_t *order, int64_t n, int64_t batch_size,
+                                int64_t batch_begin, int64_t batch_end,
+                                double *accumulated_loss)
+{
+    int64_t bi;
+    if (net == NULL || opt == NULL || opt_state == NULL || accumulated_loss == NULL ||
+        batch_size < 1 || batch_size > net->max_rows || n < 1 || X == NULL || X->n_rows < n ||
+        batch_begin < 0 || batch_end < batch_begin ||
+        (opt->solver != BP_SOLVER_SGD && opt->solver != BP_SOLVER_ADAM))
+        return BP_ERR_INVALID;
+    for (bi = batch_begin; bi < batch_end; ++bi) {
+        int64_t start = bi * batch_size;
+        int64_t nb = n - start < batch_size ? n - start : batch_size;
+        double batch_loss;
+        bp_status st;
+        if (nb <= 0) break;
+        st = SFX(bp_loss_grad)(net, params, X, Y, sw, order ? order + start : NULL, start, nb,
+                               opt->alpha, (REAL *)net->grad, &batch_loss);
+        if (st != BP_OK) return st;
+        *accumulated_loss += batch_loss * (double)nb;
+        SFX(update)(net, params, (const REAL *)net->grad, opt, opt_state);
+    }
+    return BP_OK;
+}
+
+/* ---- prediction ----------------------------------------------------------------- */
+
+bp_status SFX(bp_predict)(bp_net *net, const REAL *params, const bp_matrix *X, REAL *out)
+{
+    ptrdiff_t d, k, start;
+    if (net == NULL || net->elem != (int)sizeof(REAL) || params == NULL || out == NULL ||
+        !SFX(check_matrix)(net, X))
+        return BP_ERR_INVALID;
+    d = (ptrdiff_t)net->widths[0];
+    k = (ptrdiff_t)net->widths[net->n_layers];
+    for (start = 0; start < X->n_rows; start += net->max_rows) {
+        ptrdiff_t nb = X->n_rows - start < net->max_rows ? X->n_rows - start : net->max_rows;
+        const REAL *x = X->dense ? (const REAL *)X->dense + start * d : NULL;
+        SFX(forward)(net, params, x, d, X, NULL, start, nb);
+        memcpy(out + start * k, net->act[net->n_layers], sizeof(REAL) * (size_t)(nb * k));
+    }
+    return BP_OK;
+}
+
+#undef W_OF
+#undef B_OF
+#undef ROW
