@@ -21,6 +21,7 @@ from sklearn.utils import check_random_state, shuffle
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from . import _core
+from ._config import kernel_variant
 from ._data import core_matrix
 from ._layout import glorot_init, n_params, pack, unpack
 
@@ -126,6 +127,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             itemsize,
             max_rows,
             _resolve_n_threads(),
+            kernel_variant(),
         )
 
     def _set_params_from_slab(self, slab, layer_units):

@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 
 from . import _core
 from ._version import __version__
+
+
+ISA_ENV = "BPFAST_ISA"
+
+
+def kernel_variant() -> str:
+    """The kernel variant to run: the CPU's best, or the one ``BPFAST_ISA`` forces.
+
+    Raises
+    ------
+    ValueError
+        If ``BPFAST_ISA`` names a variant that is unknown or cannot run here.
+    """
+    name = os.environ.get(ISA_ENV, "auto").strip().lower() or "auto"
+    if name == "auto":
+        return _core.best_isa()
+    if not _core.isa_available(name):
+        raise ValueError(
+            f"{ISA_ENV}={name!r} is not a kernel variant this build and CPU can run; "
+            f"use 'auto', 'baseline' or (on x86-64 with AVX2+FMA) 'avx2'."
+        )
+    return name
 
 
 def config() -> dict:
@@ -20,6 +43,8 @@ def config() -> dict:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "machine": platform.machine(),
+        "kernels": kernel_variant(),
+        "best kernels": _core.best_isa(),
         "openmp": _core.openmp_enabled(),
         "threads": _core.max_threads(),
         "numpy": numpy.__version__,

@@ -39,11 +39,14 @@ cdef extern from "bp_core.h" nogil:
 
     bp_status bp_net_create(bp_net **out, int n_layers, const int64_t *widths,
                             int hidden_act, int out_act, int loss, int elem_size,
-                            int64_t max_rows, int n_threads)
+                            int64_t max_rows, int n_threads, int isa)
     void bp_net_free(bp_net *net)
     int64_t bp_net_n_params(const bp_net *net)
     int bp_max_threads()
     int bp_openmp_enabled()
+    int bp_best_isa()
+    int bp_isa_available(int isa)
+    int bp_net_isa(const bp_net *net)
 
     bp_status bp_loss_grad_f32(bp_net *net, const float *params, const bp_matrix *X,
                                const float *Y, const float *sw, const int64_t *rows,
@@ -71,6 +74,8 @@ cdef extern from "bp_core.h" nogil:
 ACTIVATIONS = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3, "softmax": 4, "exp": 5}
 LOSSES = {"squared_error": 0, "log_loss": 1, "binary_log_loss": 2, "poisson": 3}
 SOLVERS = {"sgd": 0, "adam": 1}
+ISAS = {"auto": -1, "baseline": 0, "avx2": 1}
+_ISA_NAMES = {v: k for k, v in ISAS.items()}
 
 # Work per chunk of mini-batches between two Ctrl-C checks (multiply-adds);
 # about 10-50 ms on one core.
@@ -80,6 +85,16 @@ cdef double _CHUNK_WORK = 2.0e8
 def max_threads():
     """Threads an OpenMP parallel region would use by default (1 without OpenMP)."""
     return bp_max_threads()
+
+
+def best_isa():
+    """Name of the kernel variant chosen on this CPU when none is forced."""
+    return _ISA_NAMES[bp_best_isa()]
+
+
+def isa_available(str name):
+    """True when this build and CPU can run the kernel variant `name`."""
+    return name in ISAS and name != "auto" and bool(bp_isa_available(ISAS[name]))
 
 
 def openmp_enabled():
@@ -173,6 +188,8 @@ cdef class Network:
         Largest block of rows processed at once (the mini-batch size in training).
     n_threads : int
         OpenMP threads for the parallel regions.
+    isa : str
+        Kernel variant: 'auto', 'baseline' or 'avx2'.
     """
     cdef bp_net *net
     cdef readonly int itemsize
@@ -182,20 +199,29 @@ cdef class Network:
     cdef readonly double flops_per_row
 
     def __cinit__(self, widths, str hidden_activation, str output_activation, str loss,
-                  int itemsize, int64_t max_rows, int n_threads=1):
+                  int itemsize, int64_t max_rows, int n_threads=1, str isa="auto"):
         cdef int64_t[::1] w = __import__("numpy").asarray(widths, dtype="int64").copy()
         cdef int n_layers = w.shape[0] - 1
         self.net = NULL
         if n_layers < 1:
             raise ValueError("a network needs at least an input and an output width")
+        if isa not in ISAS:
+            raise ValueError("unknown kernel variant %r; expected one of %s" % (isa, sorted(ISAS)))
+        if isa != "auto" and not bp_isa_available(ISAS[isa]):
+            raise ValueError("kernel variant %r is not available in this build or on this CPU" % isa)
         _check(bp_net_create(&self.net, n_layers, &w[0], ACTIVATIONS[hidden_activation],
                              ACTIVATIONS[output_activation], LOSSES[loss], itemsize,
-                             max_rows, n_threads))
+                             max_rows, n_threads, ISAS[isa]))
         self.itemsize = itemsize
         self.n_params = bp_net_n_params(self.net)
         self.n_features = w[0]
         self.n_outputs = w[n_layers]
         self.flops_per_row = sum(float(w[i]) * w[i + 1] for i in range(n_layers))
+
+    @property
+    def isa(self):
+        """Name of the kernel variant this network runs."""
+        return _ISA_NAMES[bp_net_isa(self.net)]
 
     def __dealloc__(self):
         bp_net_free(self.net)

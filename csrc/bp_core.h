@@ -46,6 +46,13 @@ typedef enum {
 
 typedef enum { BP_SOLVER_SGD = 0, BP_SOLVER_ADAM = 1 } bp_solver;
 
+/* Instruction-set variants of the numeric kernels, chosen per network. */
+typedef enum {
+    BP_ISA_AUTO = -1,     /* the best variant this CPU runs */
+    BP_ISA_BASELINE = 0,  /* the platform's baseline (SSE2 on x86-64) */
+    BP_ISA_AVX2 = 1       /* x86-64 with AVX2 and FMA */
+} bp_isa;
+
 /* Input matrix: either dense row-major (dense != NULL, element type of the call)
  * or CSR (indptr/indices/values, values of the call's element type). */
 typedef struct {
@@ -72,11 +79,18 @@ typedef struct {
  * most max_rows rows. Opaque; create with bp_net_create, release with bp_net_free. */
 typedef struct bp_net bp_net;
 
+/* isa: a bp_isa; BP_ERR_INVALID when this build or CPU lacks the variant asked for. */
 bp_status bp_net_create(bp_net **out, int n_layers, const int64_t *widths,
                         int hidden_act, int out_act, int loss, int elem_size,
-                        int64_t max_rows, int n_threads);
+                        int64_t max_rows, int n_threads, int isa);
 void bp_net_free(bp_net *net);
 int64_t bp_net_n_params(const bp_net *net);
+
+/* The variant BP_ISA_AUTO picks on this CPU, and whether a variant can run here. */
+int bp_best_isa(void);
+int bp_isa_available(int isa);
+/* The variant a network uses. */
+int bp_net_isa(const bp_net *net);
 
 /* Number of OpenMP threads the runtime would use by default (1 without OpenMP). */
 int bp_max_threads(void);

@@ -62,6 +62,22 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT pa,
 {
     REAL ab[BP_MR][BP_NR];
     ptrdiff_t p, i, j;
+#ifdef BP_VECTOR_EXT
+    typedef REAL vec __attribute__((vector_size(BP_VBYTES)));
+    enum { LANES = BP_VBYTES / (int)sizeof(REAL) };
+    vec acc[BP_MR][2], b0, b1;
+    for (i = 0; i < BP_MR; ++i) acc[i][0] = acc[i][1] = (vec){0};
+    for (p = 0; p < kc; ++p) {
+        memcpy(&b0, pb + p * BP_NR, sizeof b0);
+        memcpy(&b1, pb + p * BP_NR + LANES, sizeof b1);
+        for (i = 0; i < BP_MR; ++i) {
+            const REAL ai = pa[p * BP_MR + i];
+            acc[i][0] += ai * b0;
+            acc[i][1] += ai * b1;
+        }
+    }
+    for (i = 0; i < BP_MR; ++i) memcpy(ab[i], acc[i], sizeof acc[i]);
+#else
     for (i = 0; i < BP_MR; ++i)
         for (j = 0; j < BP_NR; ++j) ab[i][j] = 0;
     for (p = 0; p < kc; ++p) {
@@ -71,6 +87,7 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT pa,
             for (j = 0; j < BP_NR; ++j) ab[i][j] += ai * bp[j];
         }
     }
+#endif
     if (accumulate) {
         for (i = 0; i < mr; ++i)
             for (j = 0; j < nr; ++j) c[i * ldc + j] += ab[i][j];

@@ -16,15 +16,32 @@
 #define BP_RESTRICT restrict
 #endif
 
-/* GEMM blocking. MR x NR is the register tile, KC the depth of a packed panel,
- * NC the columns of a packed B panel. Fixed constants (not thread-count dependent)
- * keep every sum in one order. */
+/* GEMM blocking. MR x NR is the register tile: MR rows of A times two vectors of
+ * B, sized so the MR*2 accumulators, two B vectors and one broadcast of A fit
+ * the vector registers of the instruction set this file is compiled for. KC is
+ * the depth of a packed panel, NC the columns of a packed B panel. All fixed
+ * constants (never thread-count dependent), so every sum has one order. */
+#if defined(__AVX__)
+#define BP_VBYTES 32
+#define BP_MR 6
+#else
+#define BP_VBYTES 16
+#define BP_MR 4
+#endif
+#define BP_NR_F32 (2 * BP_VBYTES / 4)
+#define BP_NR_F64 (2 * BP_VBYTES / 8)
+#define BP_NR_MAX BP_NR_F32
 #define BP_KC 256
 #define BP_NC 1024
-#define BP_MR 6
-#define BP_NR_F32 16
-#define BP_NR_F64 8
-#define BP_NR_MAX 16
+/* Bounds over every variant's tile, for sizing the packing buffers. */
+#define BP_MR_ALLOC 8
+#define BP_NR_ALLOC 32
+
+/* GCC and Clang vector extensions give register-resident accumulators in plain,
+ * strict-IEEE C; other compilers use the scalar loops. */
+#if defined(__GNUC__) || defined(__clang__)
+#define BP_VECTOR_EXT 1
+#endif
 
 /* Below this many multiply-adds a product runs on one thread. */
 #define BP_PAR_MIN_WORK 200000
@@ -41,6 +58,7 @@ struct bp_net {
     int64_t max_rows;        /* rows per block */
     int64_t max_width;       /* widest layer, inputs included */
     int n_threads;
+    int isa;                 /* bp_isa variant of the kernels */
     /* workspace (element type REAL, carved from one allocation `mem`) */
     void *mem;
     char **act;              /* act[l], l = 1..L: (max_rows, widths[l]) */
@@ -56,6 +74,27 @@ struct bp_net {
 /* a * b into *out, false on overflow of ptrdiff_t-sized byte counts. */
 int bp_mul_size(int64_t a, int64_t b, int64_t *out);
 int bp_add_size(int64_t a, int64_t b, int64_t *out);
+
+#define BP_CAT3_(a, b, c) a##b##c
+#define BP_CAT3(a, b, c) BP_CAT3_(a, b, c)
+
+/* The per-variant entry points that bp_dispatch.c chooses between. */
+#define BP_DECLARE_VARIANT(REAL, T, ISA)                                                  \
+    bp_status bp_loss_grad_##T##ISA(bp_net *, const REAL *, const bp_matrix *, const REAL *, \
+                                    const REAL *, const int64_t *, int64_t, int64_t, double, \
+                                    REAL *, double *);                                      \
+    bp_status bp_train_batches_##T##ISA(bp_net *, REAL *, bp_optim *, REAL *,              \
+                                        const bp_matrix *, const REAL *, const REAL *,     \
+                                        const int64_t *, int64_t, int64_t, int64_t,        \
+                                        int64_t, double *);                                \
+    bp_status bp_predict_##T##ISA(bp_net *, const REAL *, const bp_matrix *, REAL *);
+
+BP_DECLARE_VARIANT(float, f32, _baseline)
+BP_DECLARE_VARIANT(double, f64, _baseline)
+#ifdef BP_HAVE_AVX2
+BP_DECLARE_VARIANT(float, f32, _avx2)
+BP_DECLARE_VARIANT(double, f64, _avx2)
+#endif
 
 static inline int bp_threads_for(const bp_net *net, double work)
 {

@@ -44,6 +44,8 @@ int bp_openmp_enabled(void)
 
 int64_t bp_net_n_params(const bp_net *net) { return net->n_params; }
 
+int bp_net_isa(const bp_net *net) { return net->isa; }
+
 void bp_net_free(bp_net *net)
 {
     if (net == NULL) return;
@@ -68,7 +70,7 @@ static int bp_valid_act(int a, int hidden)
 
 bp_status bp_net_create(bp_net **out, int n_layers, const int64_t *widths,
                         int hidden_act, int out_act, int loss, int elem_size,
-                        int64_t max_rows, int n_threads)
+                        int64_t max_rows, int n_threads, int isa)
 {
     bp_net *net;
     int64_t need[8], total = 0, off = 0, t;
@@ -79,6 +81,8 @@ bp_status bp_net_create(bp_net **out, int n_layers, const int64_t *widths,
     *out = NULL;
     if (n_layers < 1 || widths == NULL || max_rows < 1 || n_threads < 1) return BP_ERR_INVALID;
     if (elem_size != 4 && elem_size != 8) return BP_ERR_INVALID;
+    if (isa == BP_ISA_AUTO) isa = bp_best_isa();
+    if (!bp_isa_available(isa)) return BP_ERR_INVALID;
     if (!bp_valid_act(hidden_act, 1) || !bp_valid_act(out_act, 0)) return BP_ERR_INVALID;
     if (loss < BP_LOSS_SQUARED || loss > BP_LOSS_POISSON) return BP_ERR_INVALID;
     for (l = 0; l <= n_layers; ++l)
@@ -93,6 +97,7 @@ bp_status bp_net_create(bp_net **out, int n_layers, const int64_t *widths,
     net->elem = elem_size;
     net->max_rows = max_rows;
     net->n_threads = n_threads;
+    net->isa = isa;
     net->widths = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n_layers + 1));
     net->w_off = (int64_t *)malloc(sizeof(int64_t) * (size_t)n_layers);
     net->b_off = (int64_t *)malloc(sizeof(int64_t) * (size_t)n_layers);
@@ -131,8 +136,8 @@ bp_status bp_net_create(bp_net **out, int n_layers, const int64_t *widths,
         {   /* packed panels: A up to max(rows, width) tall, B up to min(NC, width) wide */
             int64_t m = max_rows > net->max_width ? max_rows : net->max_width;
             int64_t nc = net->max_width < BP_NC ? net->max_width : BP_NC;
-            m = (m + BP_MR - 1) / BP_MR * BP_MR;
-            nc = (nc + BP_NR_MAX - 1) / BP_NR_MAX * BP_NR_MAX;
+            m += BP_MR_ALLOC;   /* room to round up to any variant's tile */
+            nc += BP_NR_ALLOC;
             if (!bp_mul_size(nc, BP_KC, &need[5])) goto overflow;              /* pack_b */
             if (!bp_mul_size(m, BP_KC, &need[6])) goto overflow;               /* pack_a */
         }

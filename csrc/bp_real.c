@@ -1,7 +1,12 @@
 /*
  * bp_real.c -- instantiates the numeric core (bp_gemm_impl.h, bp_impl.h) for
- * float32 and float64: one source, two element types.
+ * float32 and float64: one source, two element types. The build compiles this
+ * file once per instruction-set variant, with BP_ISA_SUFFIX naming the variant
+ * (_baseline, _avx2) and that variant's compiler flags.
  */
+#ifndef BP_ISA_SUFFIX
+#define BP_ISA_SUFFIX _baseline
+#endif
 #include "bp_internal.h"
 
 #include <float.h>
@@ -10,7 +15,7 @@
 
 /* ---- float32 ---- */
 #define REAL float
-#define SFX(name) name##_f32
+#define SFX(name) BP_CAT3(name, _f32, BP_ISA_SUFFIX)
 #define BP_NR BP_NR_F32
 #define BP_EXP expf
 #define BP_TANH tanhf
@@ -28,7 +33,7 @@
 
 /* ---- float64 ---- */
 #define REAL double
-#define SFX(name) name##_f64
+#define SFX(name) BP_CAT3(name, _f64, BP_ISA_SUFFIX)
 #define BP_NR BP_NR_F64
 #define BP_EXP exp
 #define BP_TANH tanh
