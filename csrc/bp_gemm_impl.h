@@ -13,46 +13,32 @@
  * order: results do not depend on the thread count or on a row's position.
  */
 
-/* pack A rows [0, m) x depth [p0, p0+kc) into MR-tall strips: pa[s][p][i] */
-static void SFX(pack_a)(ptrdiff_t m, ptrdiff_t kc, const REAL *a, ptrdiff_t ars,
-                        ptrdiff_t acs, REAL *BP_RESTRICT pa, int nt)
+/* pack strip s of A (rows [s*MR, s*MR+MR) x depth [0, kc)) as pa_s[p][i], zero padded */
+static void SFX(pack_a_strip)(ptrdiff_t s, ptrdiff_t m, ptrdiff_t kc, const REAL *a,
+                              ptrdiff_t ars, ptrdiff_t acs, REAL *BP_RESTRICT pa)
 {
-    ptrdiff_t n_strips = (m + BP_MR - 1) / BP_MR, s;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-#endif
-    for (s = 0; s < n_strips; ++s) {
-        ptrdiff_t i0 = s * BP_MR, mr = m - i0 < BP_MR ? m - i0 : BP_MR, p, i;
-        REAL *dst = pa + s * BP_MR * kc;
-        for (p = 0; p < kc; ++p) {
-            for (i = 0; i < mr; ++i) dst[p * BP_MR + i] = a[(i0 + i) * ars + p * acs];
-            for (; i < BP_MR; ++i) dst[p * BP_MR + i] = 0;
-        }
+    ptrdiff_t i0 = s * BP_MR, mr = m - i0 < BP_MR ? m - i0 : BP_MR, p, i;
+    REAL *dst = pa + s * BP_MR * kc;
+    for (p = 0; p < kc; ++p) {
+        for (i = 0; i < mr; ++i) dst[p * BP_MR + i] = a[(i0 + i) * ars + p * acs];
+        for (; i < BP_MR; ++i) dst[p * BP_MR + i] = 0;
     }
-    (void)nt;
 }
 
-/* pack B depth [0, kc) x columns [0, nc) into NR-wide strips: pb[s][p][j] */
-static void SFX(pack_b)(ptrdiff_t kc, ptrdiff_t nc, const REAL *b, ptrdiff_t brs,
-                        ptrdiff_t bcs, REAL *BP_RESTRICT pb, int nt)
+/* pack strip s of B (depth [0, kc) x columns [s*NR, s*NR+NR)) as pb_s[p][j], zero padded */
+static void SFX(pack_b_strip)(ptrdiff_t s, ptrdiff_t kc, ptrdiff_t nc, const REAL *b,
+                              ptrdiff_t brs, ptrdiff_t bcs, REAL *BP_RESTRICT pb)
 {
-    ptrdiff_t n_strips = (nc + BP_NR - 1) / BP_NR, s;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-#endif
-    for (s = 0; s < n_strips; ++s) {
-        ptrdiff_t j0 = s * BP_NR, nr = nc - j0 < BP_NR ? nc - j0 : BP_NR, p, j;
-        REAL *dst = pb + s * BP_NR * kc;
-        for (p = 0; p < kc; ++p) {
-            const REAL *src = b + p * brs + j0 * bcs;
-            if (bcs == 1)
-                for (j = 0; j < nr; ++j) dst[p * BP_NR + j] = src[j];
-            else
-                for (j = 0; j < nr; ++j) dst[p * BP_NR + j] = src[j * bcs];
-            for (; j < BP_NR; ++j) dst[p * BP_NR + j] = 0;
-        }
+    ptrdiff_t j0 = s * BP_NR, nr = nc - j0 < BP_NR ? nc - j0 : BP_NR, p, j;
+    REAL *dst = pb + s * BP_NR * kc;
+    for (p = 0; p < kc; ++p) {
+        const REAL *src = b + p * brs + j0 * bcs;
+        if (bcs == 1)
+            for (j = 0; j < nr; ++j) dst[p * BP_NR + j] = src[j];
+        else
+            for (j = 0; j < nr; ++j) dst[p * BP_NR + j] = src[j * bcs];
+        for (; j < BP_NR; ++j) dst[p * BP_NR + j] = 0;
     }
-    (void)nt;
 }
 
 /* one MR x NR tile of C from packed strips; writes only the mr x nr valid corner */
@@ -104,7 +90,7 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
 {
     REAL *pa = (REAL *)net->pack_a, *pb = (REAL *)net->pack_b;
     int nt = bp_threads_for(net, (double)m * (double)n * (double)k);
-    ptrdiff_t pc, jc;
+    const ptrdiff_t n_ir = (m + BP_MR - 1) / BP_MR;
 
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
@@ -114,26 +100,42 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                 for (j = 0; j < n; ++j) c[i * ldc + j] = 0;
         return;
     }
-    for (pc = 0; pc < k; pc += BP_KC) {
-        ptrdiff_t kc = k - pc < BP_KC ? k - pc : BP_KC;
-        int acc = accumulate || pc > 0;
-        ptrdiff_t n_ir = (m + BP_MR - 1) / BP_MR;
-        SFX(pack_a)(m, kc, a + pc * acs, ars, acs, pa, nt);
-        for (jc = 0; jc < n; jc += BP_NC) {
-            ptrdiff_t nc = n - jc < BP_NC ? n - jc : BP_NC;
-            ptrdiff_t n_jr = (nc + BP_NR - 1) / BP_NR, tile;
-            SFX(pack_b)(kc, nc, b + pc * brs + jc * bcs, brs, bcs, pb, nt);
+    /* One parallel region; every thread walks the same block loops and the
+     * work-sharing loops split packing and tiles. Their implied barriers keep a
+     * panel packed before use and in use until every tile is done. */
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#pragma omp parallel num_threads(nt) if (nt > 1)
 #endif
-            for (tile = 0; tile < n_ir * n_jr; ++tile) {
-                ptrdiff_t jr = tile / n_ir, ir = tile % n_ir;
-                ptrdiff_t i0 = ir * BP_MR, j0 = jr * BP_NR;
-                ptrdiff_t mr = m - i0 < BP_MR ? m - i0 : BP_MR;
-                ptrdiff_t nr = nc - j0 < BP_NR ? nc - j0 : BP_NR;
-                SFX(micro_kernel)(kc, pa + ir * BP_MR * kc, pb + jr * BP_NR * kc,
-                                  c + i0 * ldc + jc + j0, ldc, mr, nr, acc);
+    {
+        ptrdiff_t pc, jc, s, tile;
+        for (pc = 0; pc < k; pc += BP_KC) {
+            const ptrdiff_t kc = k - pc < BP_KC ? k - pc : BP_KC;
+            const int acc = accumulate || pc > 0;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (s = 0; s < n_ir; ++s) SFX(pack_a_strip)(s, m, kc, a + pc * acs, ars, acs, pa);
+            for (jc = 0; jc < n; jc += BP_NC) {
+                const ptrdiff_t nc = n - jc < BP_NC ? n - jc : BP_NC;
+                const ptrdiff_t n_jr = (nc + BP_NR - 1) / BP_NR;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+                for (s = 0; s < n_jr; ++s)
+                    SFX(pack_b_strip)(s, kc, nc, b + pc * brs + jc * bcs, brs, bcs, pb);
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+                for (tile = 0; tile < n_ir * n_jr; ++tile) {
+                    const ptrdiff_t jr = tile / n_ir, ir = tile % n_ir;
+                    const ptrdiff_t i0 = ir * BP_MR, j0 = jr * BP_NR;
+                    const ptrdiff_t mr = m - i0 < BP_MR ? m - i0 : BP_MR;
+                    const ptrdiff_t nr = nc - j0 < BP_NR ? nc - j0 : BP_NR;
+                    SFX(micro_kernel)(kc, pa + ir * BP_MR * kc, pb + jr * BP_NR * kc,
+                                      c + i0 * ldc + jc + j0, ldc, mr, nr, acc);
+                }
             }
         }
     }
+    (void)nt;
 }

@@ -44,7 +44,7 @@
 #endif
 
 /* Below this many multiply-adds a product runs on one thread. */
-#define BP_PAR_MIN_WORK 200000
+#define BP_PAR_MIN_WORK 1000000
 
 struct bp_net {
     int n_layers;            /* L: weight layers */
