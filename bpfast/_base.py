@@ -179,7 +179,13 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         self.n_layers_ = len(layer_units)
 
         dtype = X.dtype
+        # After an early-stopping fit scikit-learn's coefs_ *are* its _best_coefs,
+        # so a warm-started fit trains the "best" weights in place until it finds
+        # a new best; keep that aliasing so both give the same numbers.
+        best_aliased = getattr(self, "_best_coefs", None) is self.coefs_
         slab = pack(self.coefs_, self.intercepts_, layer_units, dtype)
+        if best_aliased:
+            self._best_coefs, self._best_intercepts = unpack(slab, layer_units)
         Y = np.ascontiguousarray(y, dtype=dtype)
         sw = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=dtype)
         try:
@@ -404,9 +410,10 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
     def _forward_pass_fast(self, X, check_input=True):
         """Output-layer activations for X, computed by the C core."""
         if check_input:
-            X = validate_data(
-                self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False
-            )
+            # scikit-learn's own call: any numeric dtype is accepted and the output
+            # dtype follows numpy's promotion of X's dtype with the weights' (as
+            # X @ coefs_ would), so string X fails with scikit-learn's message.
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         coef_dtype = np.asarray(self.coefs_[0]).dtype
         dtype = np.result_type(X.dtype, coef_dtype)
         if dtype not in (np.float32, np.float64):
