@@ -11,7 +11,21 @@
  * MR x NR register tile accumulates outer products over a KC-deep panel. Threads
  * split the tiles of C, so each element of C is summed by one thread in one fixed
  * order: results do not depend on the thread count or on a row's position.
+ *
+ * Cache blocking: B's KC x NC panel is shared (L3), A is packed per KC panel and
+ * consumed in MC-row blocks (L2) against one NR strip of B at a time (L1).
+ * The epilogue (bias, activation, activation derivative) is applied to each tile
+ * while it is hot, after its last KC panel, instead of in extra passes over C.
  */
+
+/* What to do with a finished tile of C: c = f(c + bias), then c *= f'(a) */
+typedef struct {
+    const REAL *bias;   /* (n) added to every row, or NULL */
+    int act;            /* bp_activation applied elementwise, or -1 */
+    const REAL *da;     /* activations whose derivative multiplies C, or NULL */
+    ptrdiff_t ld_da;    /* row stride of da */
+    int da_act;         /* bp_activation of da */
+} SFX(epilogue);
 
 /* pack strip s of A (rows [s*MR, s*MR+MR) x depth [0, kc)) as pa_s[p][i], zero padded */
 static void SFX(pack_a_strip)(ptrdiff_t s, ptrdiff_t m, ptrdiff_t kc, const REAL *a,
@@ -83,14 +97,29 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT pa,
     }
 }
 
+static void SFX(apply_epilogue)(const SFX(epilogue) *ep, REAL *c, ptrdiff_t ldc,
+                                ptrdiff_t i0, ptrdiff_t j0, ptrdiff_t mr, ptrdiff_t nr)
+{
+    ptrdiff_t i, j;
+    if (ep->bias != NULL)
+        for (i = 0; i < mr; ++i)
+            for (j = 0; j < nr; ++j) c[i * ldc + j] += ep->bias[j0 + j];
+    if (ep->act >= 0) SFX(activate)(ep->act, c, mr, nr, ldc);
+    if (ep->da != NULL)
+        SFX(activation_derivative)(ep->da_act, ep->da + i0 * ep->ld_da + j0, ep->ld_da, c, mr, nr,
+                                   ldc);
+}
+
+/* C = [C +] A B, then the epilogue ep (or none when ep == NULL) */
 static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                       const REAL *a, ptrdiff_t ars, ptrdiff_t acs,
                       const REAL *b, ptrdiff_t brs, ptrdiff_t bcs,
-                      int accumulate, REAL *c, ptrdiff_t ldc)
+                      int accumulate, REAL *c, ptrdiff_t ldc, const SFX(epilogue) *ep)
 {
     REAL *pa = (REAL *)net->pack_a, *pb = (REAL *)net->pack_b;
     int nt = bp_threads_for(net, (double)m * (double)n * (double)k);
     const ptrdiff_t n_ir = (m + BP_MR - 1) / BP_MR;
+    const ptrdiff_t ir_per_block = BP_MC / BP_MR, n_ib = (n_ir + ir_per_block - 1) / ir_per_block;
 
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
@@ -98,6 +127,7 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
         if (!accumulate)
             for (i = 0; i < m; ++i)
                 for (j = 0; j < n; ++j) c[i * ldc + j] = 0;
+        if (ep != NULL) SFX(apply_epilogue)(ep, c, ldc, 0, 0, m, n);
         return;
     }
     /* One parallel region; every thread walks the same block loops and the
@@ -107,17 +137,13 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
 #pragma omp parallel num_threads(nt) if (nt > 1)
 #endif
     {
-        ptrdiff_t pc, jc, s, tile;
-        for (pc = 0; pc < k; pc += BP_KC) {
-            const ptrdiff_t kc = k - pc < BP_KC ? k - pc : BP_KC;
-            const int acc = accumulate || pc > 0;
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-            for (s = 0; s < n_ir; ++s) SFX(pack_a_strip)(s, m, kc, a + pc * acs, ars, acs, pa);
-            for (jc = 0; jc < n; jc += BP_NC) {
-                const ptrdiff_t nc = n - jc < BP_NC ? n - jc : BP_NC;
-                const ptrdiff_t n_jr = (nc + BP_NR - 1) / BP_NR;
+        ptrdiff_t pc, jc, s, item;
+        for (jc = 0; jc < n; jc += BP_NC) {
+            const ptrdiff_t nc = n - jc < BP_NC ? n - jc : BP_NC;
+            const ptrdiff_t n_jr = (nc + BP_NR - 1) / BP_NR;
+            for (pc = 0; pc < k; pc += BP_KC) {
+                const ptrdiff_t kc = k - pc < BP_KC ? k - pc : BP_KC;
+                const int acc = accumulate || pc > 0, last = pc + kc >= k;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
@@ -126,13 +152,25 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-                for (tile = 0; tile < n_ir * n_jr; ++tile) {
-                    const ptrdiff_t jr = tile / n_ir, ir = tile % n_ir;
-                    const ptrdiff_t i0 = ir * BP_MR, j0 = jr * BP_NR;
-                    const ptrdiff_t mr = m - i0 < BP_MR ? m - i0 : BP_MR;
+                for (s = 0; s < n_ir; ++s)
+                    SFX(pack_a_strip)(s, m, kc, a + pc * acs, ars, acs, pa);
+                /* work item = one MC-row block of A against one NR strip of B */
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+                for (item = 0; item < n_ib * n_jr; ++item) {
+                    const ptrdiff_t ib = item / n_jr, jr = item % n_jr, j0 = jr * BP_NR;
                     const ptrdiff_t nr = nc - j0 < BP_NR ? nc - j0 : BP_NR;
-                    SFX(micro_kernel)(kc, pa + ir * BP_MR * kc, pb + jr * BP_NR * kc,
-                                      c + i0 * ldc + jc + j0, ldc, mr, nr, acc);
+                    ptrdiff_t ir = ib * ir_per_block, ir_end = ir + ir_per_block;
+                    if (ir_end > n_ir) ir_end = n_ir;
+                    for (; ir < ir_end; ++ir) {
+                        const ptrdiff_t i0 = ir * BP_MR, mr = m - i0 < BP_MR ? m - i0 : BP_MR;
+                        REAL *ct = c + i0 * ldc + jc + j0;
+                        SFX(micro_kernel)(kc, pa + ir * BP_MR * kc, pb + jr * BP_NR * kc, ct,
+                                          ldc, mr, nr, acc);
+                        if (last && ep != NULL)
+                            SFX(apply_epilogue)(ep, ct, ldc, i0, jc + j0, mr, nr);
+                    }
                 }
             }
         }

@@ -13,56 +13,6 @@
 #define B_OF(net, params, l) ((params) + (net)->b_off[(l)-1])
 #define ROW(rows, row0, i) ((rows) ? (rows)[i] : (row0) + (i))
 
-/* ---- activations, in place on (nb, w) -------------------------------------- */
-
-static void SFX(activate)(int act, REAL *z, ptrdiff_t nb, ptrdiff_t w)
-{
-    ptrdiff_t i, j, n = nb * w;
-    switch (act) {
-    case BP_ACT_LOGISTIC:
-        for (i = 0; i < n; ++i) z[i] = (REAL)1 / ((REAL)1 + BP_EXP(-z[i]));
-        break;
-    case BP_ACT_TANH:
-        for (i = 0; i < n; ++i) z[i] = BP_TANH(z[i]);
-        break;
-    case BP_ACT_RELU:
-        for (i = 0; i < n; ++i) z[i] = z[i] > 0 ? z[i] : (z[i] != z[i] ? z[i] : (REAL)0);
-        break;
-    case BP_ACT_EXP:
-        for (i = 0; i < n; ++i) z[i] = BP_EXP(z[i]);
-        break;
-    case BP_ACT_SOFTMAX:
-        for (i = 0; i < nb; ++i) {
-            REAL *r = z + i * w, mx = r[0], s = 0;
-            for (j = 1; j < w; ++j) mx = r[j] > mx ? r[j] : mx;
-            for (j = 0; j < w; ++j) { r[j] = BP_EXP(r[j] - mx); s += r[j]; }
-            for (j = 0; j < w; ++j) r[j] /= s;
-        }
-        break;
-    default: /* identity */
-        break;
-    }
-}
-
-/* delta *= f'(Z) written in terms of the activation a = f(Z), as scikit-learn does */
-static void SFX(activation_derivative)(int act, const REAL *a, REAL *d, ptrdiff_t n)
-{
-    ptrdiff_t i;
-    switch (act) {
-    case BP_ACT_LOGISTIC:
-        for (i = 0; i < n; ++i) { d[i] *= a[i]; d[i] *= (REAL)1 - a[i]; }
-        break;
-    case BP_ACT_TANH:
-        for (i = 0; i < n; ++i) d[i] *= (REAL)1 - a[i] * a[i];
-        break;
-    case BP_ACT_RELU:
-        for (i = 0; i < n; ++i) if (a[i] == 0) d[i] = 0;
-        break;
-    default:
-        break;
-    }
-}
-
 /* ---- forward ----------------------------------------------------------------- */
 
 /* Z[1] += X[rows] W[1] for CSR X; each row of Z is summed in nonzero order. */
@@ -97,15 +47,21 @@ static void SFX(forward)(bp_net *net, const REAL *params, const REAL *x, ptrdiff
         ptrdiff_t n_in = (ptrdiff_t)net->widths[l - 1], n_out = (ptrdiff_t)net->widths[l], i;
         REAL *z = (REAL *)net->act[l];
         const REAL *b = B_OF(net, params, l), *W = W_OF(net, params, l);
-        for (i = 0; i < nb; ++i) memcpy(z + i * n_out, b, sizeof(REAL) * (size_t)n_out);
-        if (l == 1 && x == NULL)
+        const int act = l == L ? net->out_act : net->hidden_act;
+        if (l == 1 && x == NULL) {
+            for (i = 0; i < nb; ++i) memcpy(z + i * n_out, b, sizeof(REAL) * (size_t)n_out);
             SFX(sparse_forward)(net, X, rows, row0, nb, W, z);
-        else if (l == 1)
-            SFX(gemm)(net, nb, n_out, n_in, x, ldx, 1, W, n_out, 1, 1, z, n_out);
-        else
-            SFX(gemm)(net, nb, n_out, n_in, (const REAL *)net->act[l - 1], n_in, 1, W, n_out, 1,
-                      1, z, n_out);
-        SFX(activate)(l == L ? net->out_act : net->hidden_act, z, nb, n_out);
+            SFX(activate)(act, z, nb, n_out, n_out);
+        } else {
+            /* Z = A W + b with the elementwise activation fused into the product;
+             * softmax needs whole rows, so it runs after. */
+            SFX(epilogue) ep = {0};
+            ep.bias = b;
+            ep.act = act == BP_ACT_SOFTMAX ? -1 : act;
+            SFX(gemm)(net, nb, n_out, n_in, l == 1 ? x : (const REAL *)net->act[l - 1],
+                      l == 1 ? ldx : n_in, 1, W, n_out, 1, 0, z, n_out, &ep);
+            if (act == BP_ACT_SOFTMAX) SFX(activate)(act, z, nb, n_out, n_out);
+        }
     }
 }
 
@@ -203,7 +159,7 @@ static void SFX(backward)(bp_net *net, const REAL *params, const REAL *x, ptrdif
         } else {
             const REAL *a = l == 1 ? x : (const REAL *)net->act[l - 1];
             ptrdiff_t lda = l == 1 ? ldx : n_in;
-            SFX(gemm)(net, n_in, n_out, nb, a, 1, lda, d, n_out, 1, !first_block, gW, n_out);
+            SFX(gemm)(net, n_in, n_out, nb, a, 1, lda, d, n_out, 1, !first_block, gW, n_out, NULL);
         }
         /* BP4: db[l] = column sums of delta[l] */
         if (first_block) memset(gb, 0, sizeof(REAL) * (size_t)n_out);
@@ -211,11 +167,13 @@ static void SFX(backward)(bp_net *net, const REAL *params, const REAL *x, ptrdif
             for (j = 0; j < n_out; ++j) gb[j] += d[i * n_out + j];
         /* BP2: delta[l-1] = (delta[l] W[l]^T) * f'(Z[l-1]) */
         if (l > 1) {
-            REAL *dp = (REAL *)net->delta[l - 1];
-            SFX(gemm)(net, nb, n_in, n_out, d, n_out, 1, W_OF(net, params, l), 1, n_out, 0, dp,
-                      n_in);
-            SFX(activation_derivative)(net->hidden_act, (const REAL *)net->act[l - 1], dp,
-                                       nb * n_in);
+            SFX(epilogue) ep = {0};
+            ep.act = -1;
+            ep.da = (const REAL *)net->act[l - 1];
+            ep.ld_da = n_in;
+            ep.da_act = net->hidden_act;
+            SFX(gemm)(net, nb, n_in, n_out, d, n_out, 1, W_OF(net, params, l), 1, n_out, 0,
+                      (REAL *)net->delta[l - 1], n_in, &ep);
         }
     }
 }

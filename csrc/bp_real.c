@@ -1,5 +1,5 @@
 /*
- * bp_real.c -- instantiates the numeric core (bp_gemm_impl.h, bp_impl.h) for
+ * bp_real.c -- instantiates the numeric core (bp_act_impl.h, bp_gemm_impl.h, bp_impl.h) for
  * float32 and float64: one source, two element types. The build compiles this
  * file once per instruction-set variant, with BP_ISA_SUFFIX naming the variant
  * (_baseline, _avx2) and that variant's compiler flags.
@@ -21,6 +21,7 @@
 #define BP_TANH tanhf
 #define BP_SQRT sqrtf
 #define BP_EPS FLT_EPSILON
+#include "bp_act_impl.h"
 #include "bp_gemm_impl.h"
 #include "bp_impl.h"
 #undef REAL
@@ -39,5 +40,6 @@
 #define BP_TANH tanh
 #define BP_SQRT sqrt
 #define BP_EPS DBL_EPSILON
+#include "bp_act_impl.h"
 #include "bp_gemm_impl.h"
 #include "bp_impl.h"
