@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from abc import ABCMeta, abstractmethod
+from numbers import Integral
 
 import numpy as np
 import scipy.optimize
@@ -18,10 +19,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
 from sklearn.utils import check_random_state, shuffle
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _core
-from ._config import kernel_variant
+from ._config import forked_child, kernel_variant
 from ._data import core_matrix
 from ._layout import glorot_init, n_params, pack, unpack
 
@@ -32,8 +34,17 @@ _STOCHASTIC_SOLVERS = ("sgd", "adam")
 _BLOCK_ROWS = 4096
 
 
-def _resolve_n_threads() -> int:
-    """Threads for the core: what OpenMP would use (honours OMP_NUM_THREADS)."""
+def _resolve_n_threads(n_threads) -> int:
+    """Threads for the core: ``n_threads``, or what OpenMP would use by default.
+
+    The default honours ``OMP_NUM_THREADS`` and threadpoolctl's limits. In a
+    child made by ``fork`` it is always 1: GNU OpenMP's thread pool does not
+    survive a fork, and a parallel region in the child would hang.
+    """
+    if forked_child():
+        return 1
+    if n_threads is not None:
+        return int(n_threads)
     return max(1, _core.max_threads())
 
 
@@ -43,7 +54,8 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
     # The constraints are scikit-learn's own, so every invalid value raises the
     # same InvalidParameterError with the same message.
     _parameter_constraints: dict = {
-        k: v for k, v in _SkMLPRegressor._parameter_constraints.items() if k != "loss"
+        **{k: v for k, v in _SkMLPRegressor._parameter_constraints.items() if k != "loss"},
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     @abstractmethod
@@ -73,6 +85,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         epsilon,
         n_iter_no_change,
         max_fun,
+        n_threads,
     ):
         self.activation = activation
         self.solver = solver
@@ -98,6 +111,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.n_threads = n_threads
 
     # ------------------------------------------------------------------ helpers
 
@@ -126,12 +140,13 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             self._loss_name(),
             itemsize,
             max_rows,
-            _resolve_n_threads(),
+            _resolve_n_threads(self.n_threads),
             kernel_variant(),
         )
 
     def _set_params_from_slab(self, slab, layer_units):
         self.coefs_, self.intercepts_ = unpack(slab, layer_units)
+        self._slab_cache = (slab, list(self.coefs_), list(self.intercepts_))
 
     # ------------------------------------------------------------------ fitting
 
@@ -407,24 +422,69 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
 
     # --------------------------------------------------------------- prediction
 
+    def _check_fitted(self):
+        """Raise scikit-learn's NotFittedError unless fitted (cheap when fitted)."""
+        if not hasattr(self, "coefs_"):
+            check_is_fitted(self)
+
+    def _validate_for_predict(self, X):
+        """scikit-learn's predict-time validation, skipped when it could not change X.
+
+        A plain finite float32/float64 2-D array of the fitted width, for a model
+        fitted without feature names, passes validate_data unchanged; taking it
+        as it is keeps one-row predictions cheap. Anything else goes through
+        validate_data, which converts it or raises scikit-learn's error.
+        """
+        if (
+            type(X) is np.ndarray
+            and X.ndim == 2
+            and X.dtype in (np.float32, np.float64)
+            and X.shape[0] > 0
+            and X.shape[1] == getattr(self, "n_features_in_", -1)
+            and not hasattr(self, "feature_names_in_")
+            and np.isfinite(X).all()
+        ):
+            return X
+        # Any numeric dtype is accepted: the output dtype follows numpy's
+        # promotion of X's dtype with the weights' (as X @ coefs_ would).
+        return validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+
+    def _packed_params(self, layer_units, dtype):
+        """The parameter slab for prediction: the one from fit when coefs_ and
+        intercepts_ are still its views, else a fresh copy of them."""
+        cache = getattr(self, "_slab_cache", None)
+        if cache is not None:
+            slab, coefs, intercepts = cache
+            if (
+                slab.dtype == dtype
+                and len(self.coefs_) == len(coefs)
+                and len(self.intercepts_) == len(intercepts)
+                and all(a is b for a, b in zip(self.coefs_, coefs))
+                and all(a is b for a, b in zip(self.intercepts_, intercepts))
+            ):
+                return slab
+        return pack(self.coefs_, self.intercepts_, layer_units, dtype)
+
     def _forward_pass_fast(self, X, check_input=True):
         """Output-layer activations for X, computed by the C core."""
         if check_input:
-            # scikit-learn's own call: any numeric dtype is accepted and the output
-            # dtype follows numpy's promotion of X's dtype with the weights' (as
-            # X @ coefs_ would), so string X fails with scikit-learn's message.
-            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+            X = self._validate_for_predict(X)
         coef_dtype = np.asarray(self.coefs_[0]).dtype
-        dtype = np.result_type(X.dtype, coef_dtype)
-        if dtype not in (np.float32, np.float64):
+        dtype = X.dtype if X.dtype == coef_dtype else np.result_type(X.dtype, coef_dtype)
+        if dtype.char not in "fd":   # float16 etc.: compute as numpy would, in float64
             dtype = np.dtype(np.float64)
-        layer_units = [self.coefs_[0].shape[0], *(c.shape[1] for c in self.coefs_)]
-        slab = pack(self.coefs_, self.intercepts_, layer_units, dtype)
+        layer_units = [self.coefs_[0].shape[0], *[c.shape[1] for c in self.coefs_]]
         out = np.empty((X.shape[0], layer_units[-1]), dtype=dtype)
         if X.shape[0]:
+            slab = self._packed_params(layer_units, dtype)
             net = self._network(layer_units, dtype.itemsize, max(1, min(X.shape[0], _BLOCK_ROWS)))
             net.predict(slab, core_matrix(X, dtype), out)
         return out
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_slab_cache", None)   # fitted state stays plain arrays
+        return state
 
     def _score_with_function(self, X, y, sample_weight, score_function):
         y_pred = self._predict(X, check_input=False)

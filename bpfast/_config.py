@@ -12,6 +12,13 @@ from ._version import __version__
 
 ISA_ENV = "BPFAST_ISA"
 
+_pid_at_import = os.getpid()
+
+
+def forked_child() -> bool:
+    """True in a process forked from the one that imported bpfast."""
+    return os.getpid() != _pid_at_import
+
 
 def kernel_variant() -> str:
     """The kernel variant to run: the CPU's best, or the one ``BPFAST_ISA`` forces.

@@ -7,6 +7,8 @@ between chunks of mini-batches. All validation of user input happens before this
 layer, in the estimators.
 """
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from time import perf_counter
 from cython cimport floating
 from libc.stdint cimport int64_t
 
@@ -77,9 +79,11 @@ SOLVERS = {"sgd": 0, "adam": 1}
 ISAS = {"auto": -1, "baseline": 0, "avx2": 1}
 _ISA_NAMES = {v: k for k, v in ISAS.items()}
 
-# Work per chunk of mini-batches between two Ctrl-C checks (multiply-adds);
-# about 10-50 ms on one core.
-cdef double _CHUNK_WORK = 2.0e8
+# Ctrl-C is checked between chunks of work sized to take about this long; the
+# size adapts to the measured speed, so a loaded machine still answers promptly.
+cdef double _CHUNK_SECONDS = 0.05
+# First guess of the speed (multiply-adds per second) before anything is measured.
+cdef double _GUESS_RATE = 2.0e9
 
 
 def max_threads():
@@ -173,6 +177,11 @@ cdef class _Matrix:
         self.refs = X
 
 
+cdef int64_t _chunk_size(double rate, double work_per_unit):
+    """Units of work (batches or rows) that take about _CHUNK_SECONDS at `rate`."""
+    return max(1, <int64_t>min(rate * _CHUNK_SECONDS / max(work_per_unit, 1.0), 1e12))
+
+
 cdef class Network:
     """A network shape and its workspace for one fit or predict call.
 
@@ -200,8 +209,8 @@ cdef class Network:
 
     def __cinit__(self, widths, str hidden_activation, str output_activation, str loss,
                   int itemsize, int64_t max_rows, int n_threads=1, str isa="auto"):
-        cdef int64_t[::1] w = __import__("numpy").asarray(widths, dtype="int64").copy()
-        cdef int n_layers = w.shape[0] - 1
+        cdef Py_ssize_t n_layers = len(widths) - 1, i
+        cdef int64_t *w
         self.net = NULL
         if n_layers < 1:
             raise ValueError("a network needs at least an input and an output width")
@@ -209,14 +218,24 @@ cdef class Network:
             raise ValueError("unknown kernel variant %r; expected one of %s" % (isa, sorted(ISAS)))
         if isa != "auto" and not bp_isa_available(ISAS[isa]):
             raise ValueError("kernel variant %r is not available in this build or on this CPU" % isa)
-        _check(bp_net_create(&self.net, n_layers, &w[0], ACTIVATIONS[hidden_activation],
-                             ACTIVATIONS[output_activation], LOSSES[loss], itemsize,
-                             max_rows, n_threads, ISAS[isa]))
+        w = <int64_t *>PyMem_Malloc(sizeof(int64_t) * (n_layers + 1))
+        if w == NULL:
+            raise MemoryError()
+        try:
+            for i in range(n_layers + 1):
+                w[i] = widths[i]
+            _check(bp_net_create(&self.net, <int>n_layers, w, ACTIVATIONS[hidden_activation],
+                                 ACTIVATIONS[output_activation], LOSSES[loss], itemsize,
+                                 max_rows, n_threads, ISAS[isa]))
+            self.n_features = w[0]
+            self.n_outputs = w[n_layers]
+            self.flops_per_row = 0
+            for i in range(n_layers):
+                self.flops_per_row += <double>w[i] * <double>w[i + 1]
+        finally:
+            PyMem_Free(w)
         self.itemsize = itemsize
         self.n_params = bp_net_n_params(self.net)
-        self.n_features = w[0]
-        self.n_outputs = w[n_layers]
-        self.flops_per_row = sum(float(w[i]) * w[i + 1] for i in range(n_layers))
 
     @property
     def isa(self):
@@ -273,6 +292,7 @@ cdef class Network:
         cdef const floating *swp = &sw[0] if sw is not None else NULL
         cdef const int64_t *op = &order[0] if order is not None else NULL
         cdef int64_t n_batches, b0, b1, chunk
+        cdef double work
         cdef bp_status st
         need_state = self.n_params * (2 if solver == "adam" else 1)
         self._check_vectors(params.shape[0], self.n_params, Y.shape[0], Y.shape[1],
@@ -298,10 +318,12 @@ cdef class Network:
         opt.t = t
         opt.alpha = alpha
         n_batches = (n + batch_size - 1) // batch_size
-        chunk = max(1, <int64_t>(_CHUNK_WORK / max(1.0, 3.0 * batch_size * self.flops_per_row)))
+        work = 3.0 * batch_size * self.flops_per_row   # multiply-adds per batch
+        chunk = _chunk_size(_GUESS_RATE, work)
         b0 = 0
         while b0 < n_batches:
             b1 = min(n_batches, b0 + chunk)
+            started = perf_counter()
             with nogil:
                 if floating is float:
                     st = bp_train_batches_f32(self.net, &params[0], &opt, &state[0], &xm.m,
@@ -311,25 +333,21 @@ cdef class Network:
                                               &Y[0, 0], swp, op, n, batch_size, b0, b1, &acc)
             _check(st)
             PyErr_CheckSignals()
+            chunk = _chunk_size(work * (b1 - b0) / max(perf_counter() - started, 1e-6), work)
             b0 = b1
         return acc, opt.t
 
-    def predict(self, const floating[::1] params, X, floating[:, ::1] out):
-        """Output-layer activations for every row of X, written to `out`."""
+    def predict(self, params, X, out):
+        """Output-layer activations for every row of X, written to `out`.
+
+        `params` and `out` have the network's element type. Rows are processed
+        in chunks with a Ctrl-C check between them.
+        """
         cdef _Matrix xm = _Matrix(X, self.n_features)
-        cdef bp_status st
-        if params.shape[0] != self.n_params:
-            raise ValueError("params has %d entries, expected %d" % (params.shape[0], self.n_params))
-        if out.shape[0] != xm.m.n_rows or out.shape[1] != self.n_outputs:
-            raise ValueError("out has the wrong shape")
-        if xm.m.n_rows == 0:
-            return
-        with nogil:
-            if floating is float:
-                st = bp_predict_f32(self.net, &params[0], &xm.m, &out[0, 0])
-            else:
-                st = bp_predict_f64(self.net, &params[0], &xm.m, &out[0, 0])
-        _check(st)
+        if self.itemsize == 4:
+            _predict[float](self, params, xm, out)
+        else:
+            _predict[double](self, params, xm, out)
 
     cdef _check_vectors(self, int64_t n_params, int64_t n_grad, int64_t y_rows, int64_t y_cols,
                         int64_t x_rows, int64_t sw_len):
@@ -345,3 +363,34 @@ cdef class Network:
         for i in range(rows.shape[0]):
             if rows[i] < 0 or rows[i] >= n_rows:
                 raise IndexError("row index %d out of range [0, %d)" % (rows[i], n_rows))
+
+
+cdef int _predict(Network self, const floating[::1] params, _Matrix xm,
+                  floating[:, ::1] out) except -1:
+    cdef bp_matrix part = xm.m
+    cdef int64_t r0 = 0, rows, n = xm.m.n_rows, k = self.n_outputs
+    cdef double work = self.flops_per_row
+    cdef bp_status st = BP_OK
+    if params.shape[0] != self.n_params:
+        raise ValueError("params has %d entries, expected %d" % (params.shape[0], self.n_params))
+    if out.shape[0] != n or out.shape[1] != k:
+        raise ValueError("out must have shape (%d, %d)" % (n, k))
+    rows = _chunk_size(_GUESS_RATE, work)
+    while r0 < n:
+        part.n_rows = min(rows, n - r0)
+        if xm.m.dense != NULL:
+            part.dense = <const floating *>xm.m.dense + r0 * self.n_features
+        else:
+            part.indptr = xm.m.indptr + r0
+        started = perf_counter()
+        with nogil:
+            if floating is float:
+                st = bp_predict_f32(self.net, &params[0], &part, &out[r0, 0])
+            else:
+                st = bp_predict_f64(self.net, &params[0], &part, &out[r0, 0])
+        _check(st)
+        r0 += part.n_rows
+        if r0 < n:
+            PyErr_CheckSignals()
+            rows = _chunk_size(work * part.n_rows / max(perf_counter() - started, 1e-6), work)
+    return 0

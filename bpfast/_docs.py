@@ -53,6 +53,11 @@ n_iter_no_change : int, default=10
     Epochs without ``tol`` improvement before stopping ('sgd', 'adam').
 max_fun : int, default=15000
     Most loss evaluations for 'lbfgs'.
+n_threads : int or None, default=None
+    OpenMP threads for the C core (bpfast only). None uses what OpenMP would
+    use by default, so ``OMP_NUM_THREADS`` and threadpoolctl limits apply.
+    Products too small to share run on one thread, and results are bitwise
+    identical for any thread count.
 """
 
 ATTRIBUTES = """\

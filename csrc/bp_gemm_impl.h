@@ -110,6 +110,38 @@ static void SFX(apply_epilogue)(const SFX(epilogue) *ep, REAL *c, ptrdiff_t ldc,
                                    ldc);
 }
 
+/* The same product for a handful of rows (prediction one row at a time, say):
+ * no packing and no parallel region. Every element is summed in the order the
+ * micro-kernel sums it (per KC panel from zero, then added to C), so a row gets
+ * bitwise the same result here as inside a large block. */
+static void SFX(gemm_small)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL *a,
+                            ptrdiff_t ars, ptrdiff_t acs, const REAL *b, ptrdiff_t brs,
+                            int accumulate, REAL *c, ptrdiff_t ldc, const SFX(epilogue) *ep)
+{
+    enum { CHUNK = 256 };
+    REAL tmp[CHUNK];
+    ptrdiff_t i, jc, pc, p, j;
+    for (i = 0; i < m; ++i) {
+        REAL *ci = c + i * ldc;
+        for (jc = 0; jc < n; jc += CHUNK) {
+            const ptrdiff_t nc = n - jc < CHUNK ? n - jc : CHUNK;
+            for (pc = 0; pc < k; pc += BP_KC) {
+                const ptrdiff_t kc = k - pc < BP_KC ? k - pc : BP_KC;
+                for (j = 0; j < nc; ++j) tmp[j] = 0;
+                for (p = pc; p < pc + kc; ++p) {
+                    const REAL aip = a[i * ars + p * acs], *bp = b + p * brs + jc;
+                    for (j = 0; j < nc; ++j) tmp[j] += aip * bp[j];
+                }
+                if (accumulate || pc > 0)
+                    for (j = 0; j < nc; ++j) ci[jc + j] += tmp[j];
+                else
+                    for (j = 0; j < nc; ++j) ci[jc + j] = tmp[j];
+            }
+            if (ep != NULL) SFX(apply_epilogue)(ep, ci + jc, ldc, i, jc, 1, nc);
+        }
+    }
+}
+
 /* C = [C +] A B, then the epilogue ep (or none when ep == NULL) */
 static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                       const REAL *a, ptrdiff_t ars, ptrdiff_t acs,
@@ -128,6 +160,10 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
             for (i = 0; i < m; ++i)
                 for (j = 0; j < n; ++j) c[i * ldc + j] = 0;
         if (ep != NULL) SFX(apply_epilogue)(ep, c, ldc, 0, 0, m, n);
+        return;
+    }
+    if (m <= BP_SMALL_M && bcs == 1) {
+        SFX(gemm_small)(m, n, k, a, ars, acs, b, brs, accumulate, c, ldc, ep);
         return;
     }
     /* One parallel region; every thread walks the same block loops and the

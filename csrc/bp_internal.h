@@ -33,6 +33,7 @@
 #define BP_NR_MAX BP_NR_F32
 #define BP_KC 256
 #define BP_MC 120   /* a multiple of every variant's MR */
+#define BP_SMALL_M 4 /* products with at most this many rows skip packing */
 #define BP_NC 1024
 /* Bounds over every variant's tile, for sizing the packing buffers. */
 #define BP_MR_ALLOC 8
