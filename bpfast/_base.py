@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
-from sklearn.utils import check_random_state, shuffle
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -289,7 +289,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                    sample_idx = _shuffled(sample_idx, self._random_state)
                     order = sample_idx if train_idx is None else train_idx[sample_idx]
                     order = np.ascontiguousarray(order, dtype=np.int64)
                 else:
@@ -525,6 +525,14 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+def _shuffled(sample_idx, random_state):
+    """``sklearn.utils.shuffle(sample_idx, random_state=random_state)``, without its
+    per-call validation: the same single draw (RandomState.shuffle of arange(n))."""
+    perm = np.arange(sample_idx.shape[0])
+    random_state.shuffle(perm)
+    return sample_idx[perm]
 
 
 def _lbfgs_n_iter(result, max_iter: int) -> int:

@@ -27,15 +27,21 @@ typedef struct {
     int da_act;         /* bp_activation of da */
 } SFX(epilogue);
 
-/* pack strip s of A (rows [s*MR, s*MR+MR) x depth [0, kc)) as pa_s[p][i], zero padded */
+/* pack strip s of A (rows [s*MR, s*MR+MR) x depth [0, kc)) as pa_s[p][i], zero padded.
+ * Full strips use fixed-length loops, which compile to straight vector moves. */
 static void SFX(pack_a_strip)(ptrdiff_t s, ptrdiff_t m, ptrdiff_t kc, const REAL *a,
                               ptrdiff_t ars, ptrdiff_t acs, REAL *BP_RESTRICT pa)
 {
     ptrdiff_t i0 = s * BP_MR, mr = m - i0 < BP_MR ? m - i0 : BP_MR, p, i;
     REAL *dst = pa + s * BP_MR * kc;
-    for (p = 0; p < kc; ++p) {
-        for (i = 0; i < mr; ++i) dst[p * BP_MR + i] = a[(i0 + i) * ars + p * acs];
-        for (; i < BP_MR; ++i) dst[p * BP_MR + i] = 0;
+    const REAL *src = a + i0 * ars;
+    if (mr == BP_MR) {
+        for (p = 0; p < kc; ++p)
+            for (i = 0; i < BP_MR; ++i) dst[p * BP_MR + i] = src[i * ars + p * acs];
+    } else {
+        for (p = 0; p < kc; ++p)
+            for (i = 0; i < BP_MR; ++i)
+                dst[p * BP_MR + i] = i < mr ? src[i * ars + p * acs] : (REAL)0;
     }
 }
 
@@ -45,13 +51,14 @@ static void SFX(pack_b_strip)(ptrdiff_t s, ptrdiff_t kc, ptrdiff_t nc, const REA
 {
     ptrdiff_t j0 = s * BP_NR, nr = nc - j0 < BP_NR ? nc - j0 : BP_NR, p, j;
     REAL *dst = pb + s * BP_NR * kc;
-    for (p = 0; p < kc; ++p) {
-        const REAL *src = b + p * brs + j0 * bcs;
-        if (bcs == 1)
-            for (j = 0; j < nr; ++j) dst[p * BP_NR + j] = src[j];
-        else
-            for (j = 0; j < nr; ++j) dst[p * BP_NR + j] = src[j * bcs];
-        for (; j < BP_NR; ++j) dst[p * BP_NR + j] = 0;
+    const REAL *src = b + j0 * bcs;
+    if (nr == BP_NR && bcs == 1) {
+        for (p = 0; p < kc; ++p)
+            for (j = 0; j < BP_NR; ++j) dst[p * BP_NR + j] = src[p * brs + j];
+    } else {
+        for (p = 0; p < kc; ++p)
+            for (j = 0; j < BP_NR; ++j)
+                dst[p * BP_NR + j] = j < nr ? src[p * brs + j * bcs] : (REAL)0;
     }
 }
 
