@@ -403,19 +403,33 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         net = self._network(layer_units, dtype.itemsize, min(X.shape[0], _BLOCK_ROWS))
         Xc = core_matrix(X, dtype)
         grad = np.empty_like(slab)
+        progress = {"loss": np.inf, "iterations": 0}
 
         def loss_and_grad(theta):
             slab[...] = theta
             loss = net.loss_grad(slab, Xc, Y, sw, self.alpha, grad)
+            progress["loss"] = loss
             return loss, grad.astype(np.float64)
 
-        opt_res = scipy.optimize.minimize(
-            loss_and_grad,
-            slab.astype(np.float64),
-            method="L-BFGS-B",
-            jac=True,
-            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
-        )
+        def count_iteration(_):
+            progress["iterations"] += 1
+
+        try:
+            opt_res = scipy.optimize.minimize(
+                loss_and_grad,
+                slab.astype(np.float64),
+                method="L-BFGS-B",
+                jac=True,
+                callback=count_iteration,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+            )
+        except KeyboardInterrupt:
+            # Unlike scikit-learn's L-BFGS, keep a usable model, as its stochastic
+            # solvers do: the weights of the last finished evaluation.
+            warnings.warn("Training interrupted by user.")
+            self.n_iter_ = progress["iterations"]
+            self.loss_ = float(progress["loss"])
+            return
         self.n_iter_ = _lbfgs_n_iter(opt_res, self.max_iter)
         self.loss_ = float(opt_res.fun)
         slab[...] = opt_res.x

@@ -50,19 +50,23 @@ cdef extern from "bp_core.h" nogil:
     int bp_isa_available(int isa)
     int bp_net_isa(const bp_net *net)
 
-    bp_status bp_loss_grad_f32(bp_net *net, const float *params, const bp_matrix *X,
-                               const float *Y, const float *sw, const int64_t *rows,
-                               int64_t row0, int64_t n_rows, double alpha,
-                               float *grad, double *loss)
-    bp_status bp_loss_grad_f64(bp_net *net, const double *params, const bp_matrix *X,
-                               const double *Y, const double *sw, const int64_t *rows,
-                               int64_t row0, int64_t n_rows, double alpha,
-                               double *grad, double *loss)
+    bp_status bp_grad_accumulate_f32(bp_net *net, const float *params, const bp_matrix *X,
+                                     const float *Y, const float *sw, const int64_t *rows,
+                                     int64_t row0, int64_t n_rows, int first, float *grad,
+                                     double *sums)
+    bp_status bp_grad_finish_f32(bp_net *net, const float *params, double alpha, float *grad,
+                                 const double *sums, double *loss)
     bp_status bp_train_batches_f32(bp_net *net, float *params, bp_optim *opt,
                                    float *opt_state, const bp_matrix *X, const float *Y,
                                    const float *sw, const int64_t *order, int64_t n,
                                    int64_t batch_size, int64_t batch_begin,
                                    int64_t batch_end, double *accumulated_loss)
+    bp_status bp_grad_accumulate_f64(bp_net *net, const double *params, const bp_matrix *X,
+                                     const double *Y, const double *sw, const int64_t *rows,
+                                     int64_t row0, int64_t n_rows, int first, double *grad,
+                                     double *sums)
+    bp_status bp_grad_finish_f64(bp_net *net, const double *params, double alpha, double *grad,
+                                 const double *sums, double *loss)
     bp_status bp_train_batches_f64(bp_net *net, double *params, bp_optim *opt,
                                    double *opt_state, const bp_matrix *X, const double *Y,
                                    const double *sw, const int64_t *order, int64_t n,
@@ -205,6 +209,7 @@ cdef class Network:
     cdef readonly int64_t n_params
     cdef readonly int64_t n_features
     cdef readonly int64_t n_outputs
+    cdef readonly int64_t max_rows
     cdef readonly double flops_per_row
 
     def __cinit__(self, widths, str hidden_activation, str output_activation, str loss,
@@ -235,6 +240,7 @@ cdef class Network:
         finally:
             PyMem_Free(w)
         self.itemsize = itemsize
+        self.max_rows = max_rows
         self.n_params = bp_net_n_params(self.net)
 
     @property
@@ -251,27 +257,51 @@ cdef class Network:
         """Objective (scikit-learn's batch loss, L2 included) and its gradient.
 
         Over all rows of X, or over `rows` when given. The gradient is written to
-        `grad`; the loss is returned.
+        `grad`; the loss is returned. Rows are processed in chunks (whole blocks
+        of max_rows, so the result does not depend on the chunking) with a
+        Ctrl-C check between them.
         """
         cdef _Matrix xm = _Matrix(X, self.n_features)
         cdef int64_t n = rows.shape[0] if rows is not None else xm.m.n_rows
         cdef const int64_t *rp = &rows[0] if rows is not None and n > 0 else NULL
         cdef const floating *swp = &sw[0] if sw is not None else NULL
         cdef double loss = 0
+        cdef double sums[2]
+        cdef int64_t start = 0, part, blocks
+        cdef int first = 1
         cdef bp_status st
+        cdef double work = 3.0 * self.flops_per_row * self.max_rows   # per block
         self._check_vectors(params.shape[0], grad.shape[0], Y.shape[0], Y.shape[1],
                             xm.m.n_rows, sw.shape[0] if sw is not None else -1)
         if rows is not None:
             self._check_rows(rows, xm.m.n_rows)
         if n < 1:
             raise ValueError("loss_grad needs at least one row")
+        blocks = _chunk_size(_GUESS_RATE, work)
+        while start < n:
+            part = min(blocks * self.max_rows, n - start)
+            started = perf_counter()
+            with nogil:
+                if floating is float:
+                    st = bp_grad_accumulate_f32(self.net, &params[0], &xm.m, &Y[0, 0], swp,
+                                                rp + start if rp != NULL else NULL, start, part,
+                                                first, &grad[0], sums)
+                else:
+                    st = bp_grad_accumulate_f64(self.net, &params[0], &xm.m, &Y[0, 0], swp,
+                                                rp + start if rp != NULL else NULL, start, part,
+                                                first, &grad[0], sums)
+            _check(st)
+            first = 0
+            start += part
+            if start < n:
+                PyErr_CheckSignals()
+                blocks = _chunk_size(work * part / self.max_rows
+                                     / max(perf_counter() - started, 1e-6), work)
         with nogil:
             if floating is float:
-                st = bp_loss_grad_f32(self.net, &params[0], &xm.m, &Y[0, 0], swp, rp, 0, n,
-                                      alpha, &grad[0], &loss)
+                st = bp_grad_finish_f32(self.net, &params[0], alpha, &grad[0], sums, &loss)
             else:
-                st = bp_loss_grad_f64(self.net, &params[0], &xm.m, &Y[0, 0], swp, rp, 0, n,
-                                      alpha, &grad[0], &loss)
+                st = bp_grad_finish_f64(self.net, &params[0], alpha, &grad[0], sums, &loss)
         _check(st)
         return loss
 

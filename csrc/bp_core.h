@@ -104,6 +104,17 @@ int bp_openmp_enabled(void);
                                  const REAL *Y, const REAL *sw, const int64_t *rows,  \
                                  int64_t row0, int64_t n_rows, double alpha,          \
                                  REAL *grad, double *loss);                           \
+    /* The same in pieces, so a caller can stop between them: accumulate unscaled    \
+     * sums over rows (first != 0 starts afresh; sums holds the data loss and the    \
+     * sample-weight total), then finish with the L2 term and the scaling. Pieces    \
+     * whose sizes are multiples of max_rows give exactly bp_loss_grad's result. */    \
+    bp_status bp_grad_accumulate_##SFX(bp_net *net, const REAL *params,               \
+                                       const bp_matrix *X, const REAL *Y,             \
+                                       const REAL *sw, const int64_t *rows,           \
+                                       int64_t row0, int64_t n_rows, int first,       \
+                                       REAL *grad, double *sums);                     \
+    bp_status bp_grad_finish_##SFX(bp_net *net, const REAL *params, double alpha,     \
+                                   REAL *grad, const double *sums, double *loss);     \
     /* Run mini-batches [batch_begin, batch_end) of one epoch over the sample order   \
      * `order` (NULL: 0..n-1): gather, forward, loss, backward, update. Adds          \
      * batch_loss * batch_len of each batch to *accumulated_loss. */                  \

@@ -56,6 +56,21 @@ int bp_best_isa(void) { return bp_isa_available(BP_ISA_AVX2) ? BP_ISA_AVX2 : BP_
         BP_ROUTE(net, bp_loss_grad, T,                                                      \
                  (net, params, X, Y, sw, rows, row0, n_rows, alpha, grad, loss));           \
     }                                                                                       \
+    bp_status bp_grad_accumulate_##T(bp_net *net, const REAL *params, const bp_matrix *X,   \
+                                     const REAL *Y, const REAL *sw, const int64_t *rows,    \
+                                     int64_t row0, int64_t n_rows, int first, REAL *grad,   \
+                                     double *sums)                                          \
+    {                                                                                       \
+        if (net == NULL) return BP_ERR_INVALID;                                             \
+        BP_ROUTE(net, bp_grad_accumulate, T,                                                \
+                 (net, params, X, Y, sw, rows, row0, n_rows, first, grad, sums));           \
+    }                                                                                       \
+    bp_status bp_grad_finish_##T(bp_net *net, const REAL *params, double alpha, REAL *grad, \
+                                 const double *sums, double *loss)                          \
+    {                                                                                       \
+        if (net == NULL) return BP_ERR_INVALID;                                             \
+        BP_ROUTE(net, bp_grad_finish, T, (net, params, alpha, grad, sums, loss));           \
+    }                                                                                       \
     bp_status bp_train_batches_##T(bp_net *net, REAL *params, bp_optim *opt,                \
                                    REAL *opt_state, const bp_matrix *X, const REAL *Y,      \
                                    const REAL *sw, const int64_t *order, int64_t n,         \

@@ -203,25 +203,25 @@ static int SFX(check_matrix)(const bp_net *net, const bp_matrix *X)
     return 1;
 }
 
-bp_status SFX(bp_loss_grad)(bp_net *net, const REAL *params, const bp_matrix *X,
-                            const REAL *Y, const REAL *sw, const int64_t *rows,
-                            int64_t row0, int64_t n_rows, double alpha,
-                            REAL *grad, double *loss)
+bp_status SFX(bp_grad_accumulate)(bp_net *net, const REAL *params, const bp_matrix *X,
+                                  const REAL *Y, const REAL *sw, const int64_t *rows,
+                                  int64_t row0, int64_t n_rows, int first, REAL *grad,
+                                  double *sums)
 {
     int L;
     ptrdiff_t d, k, start, i;
-    double data_loss = 0, sw_sum = 0, sq = 0;
     if (net == NULL || net->elem != (int)sizeof(REAL) || params == NULL || Y == NULL ||
-        grad == NULL || loss == NULL || n_rows < 1 || !SFX(check_matrix)(net, X))
+        grad == NULL || sums == NULL || n_rows < 1 || !SFX(check_matrix)(net, X))
         return BP_ERR_INVALID;
     L = net->n_layers;
     d = (ptrdiff_t)net->widths[0];
     k = (ptrdiff_t)net->widths[L];
+    if (first) sums[0] = sums[1] = 0;
     for (start = 0; start < n_rows; start += net->max_rows) {
         ptrdiff_t nb = n_rows - start < net->max_rows ? n_rows - start : net->max_rows;
         const int64_t *brows = rows ? rows + start : NULL;
         int64_t brow0 = row0 + start;
-        const REAL *x = NULL, *ysrc = Y, *swb = NULL;
+        const REAL *x = NULL, *ysrc, *swb = NULL;
         if (X->dense != NULL) {
             if (brows) {
                 SFX(gather)((REAL *)net->x_buf, (const REAL *)X->dense, d, brows, 0, nb);
@@ -239,36 +239,59 @@ bp_status SFX(bp_loss_grad)(bp_net *net, const REAL *params, const bp_matrix *X,
         if (sw != NULL) {
             REAL *s = (REAL *)net->sw_buf;
             for (i = 0; i < nb; ++i) s[i] = sw[ROW(brows, brow0, i)];
-            for (i = 0; i < nb; ++i) sw_sum += (double)s[i];
+            for (i = 0; i < nb; ++i) sums[1] += (double)s[i];
             swb = s;
         } else {
-            sw_sum += (double)nb;
+            sums[1] += (double)nb;
         }
         SFX(forward)(net, params, x, d, X, brows, brow0, nb);
-        data_loss += SFX(output_error)(net, ysrc, swb, nb);
-        SFX(backward)(net, params, x, d, X, brows, brow0, nb, grad, start == 0);
+        sums[0] += SFX(output_error)(net, ysrc, swb, nb);
+        SFX(backward)(net, params, x, d, X, brows, brow0, nb, grad, first && start == 0);
     }
+    return BP_OK;
+}
+
+bp_status SFX(bp_grad_finish)(bp_net *net, const REAL *params, double alpha, REAL *grad,
+                              const double *sums, double *loss)
+{
     /* gradient: (sum + alpha W) / sw_sum for weights, sum / sw_sum for biases */
-    {
-        const REAL ra = (REAL)alpha, rs = (REAL)sw_sum;
-        ptrdiff_t nc = (ptrdiff_t)net->n_coefs, np_ = (ptrdiff_t)net->n_params;
-        /* the L2 sum in 8 interleaved partial sums: vectorisable, fixed order */
-        double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (i = 0; i < nc; ++i) grad[i] = (grad[i] + ra * params[i]) / rs;
-        for (; i < np_; ++i) grad[i] /= rs;
-        if (alpha != 0) {
-            for (i = 0; i + 8 <= nc; i += 8) {
-                int q;
-                for (q = 0; q < 8; ++q) part[q] += (double)params[i + q] * (double)params[i + q];
-            }
-            for (; i < nc; ++i) part[0] += (double)params[i] * (double)params[i];
-            sq = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    const double sw_sum = sums[1];
+    const REAL ra = (REAL)alpha, rs = (REAL)sw_sum;
+    ptrdiff_t i, nc, np_;
+    double data_loss = sums[0], sq = 0;
+    /* the L2 sum in 8 interleaved partial sums: vectorisable, fixed order */
+    double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    if (net == NULL || net->elem != (int)sizeof(REAL) || params == NULL || grad == NULL ||
+        loss == NULL)
+        return BP_ERR_INVALID;
+    nc = (ptrdiff_t)net->n_coefs;
+    np_ = (ptrdiff_t)net->n_params;
+    for (i = 0; i < nc; ++i) grad[i] = (grad[i] + ra * params[i]) / rs;
+    for (; i < np_; ++i) grad[i] /= rs;
+    if (alpha != 0) {
+        for (i = 0; i + 8 <= nc; i += 8) {
+            int q;
+            for (q = 0; q < 8; ++q) part[q] += (double)params[i + q] * (double)params[i + q];
         }
+        for (; i < nc; ++i) part[0] += (double)params[i] * (double)params[i];
+        sq = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
     }
     if (net->loss == BP_LOSS_SQUARED)
-        data_loss = 0.5 * data_loss / (double)k;
+        data_loss = 0.5 * data_loss / (double)net->widths[net->n_layers];
     *loss = data_loss / sw_sum + (alpha != 0 ? 0.5 * alpha * sq / sw_sum : 0.0);
     return BP_OK;
+}
+
+bp_status SFX(bp_loss_grad)(bp_net *net, const REAL *params, const bp_matrix *X,
+                            const REAL *Y, const REAL *sw, const int64_t *rows,
+                            int64_t row0, int64_t n_rows, double alpha,
+                            REAL *grad, double *loss)
+{
+    double sums[2];
+    bp_status st = SFX(bp_grad_accumulate)(net, params, X, Y, sw, rows, row0, n_rows, 1, grad,
+                                           sums);
+    if (st != BP_OK) return st;
+    return SFX(bp_grad_finish)(net, params, alpha, grad, sums, loss);
 }
 
 /* ---- optimizer updates over the flat parameter slab ------------------------------- */

@@ -85,6 +85,11 @@ int bp_add_size(int64_t a, int64_t b, int64_t *out);
     bp_status bp_loss_grad_##T##ISA(bp_net *, const REAL *, const bp_matrix *, const REAL *, \
                                     const REAL *, const int64_t *, int64_t, int64_t, double, \
                                     REAL *, double *);                                      \
+    bp_status bp_grad_accumulate_##T##ISA(bp_net *, const REAL *, const bp_matrix *,       \
+                                          const REAL *, const REAL *, const int64_t *,     \
+                                          int64_t, int64_t, int, REAL *, double *);        \
+    bp_status bp_grad_finish_##T##ISA(bp_net *, const REAL *, double, REAL *, const double *, \
+                                      double *);                                            \
     bp_status bp_train_batches_##T##ISA(bp_net *, REAL *, bp_optim *, REAL *,              \
                                         const bp_matrix *, const REAL *, const REAL *,     \
                                         const int64_t *, int64_t, int64_t, int64_t,        \
