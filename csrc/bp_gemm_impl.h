@@ -12,8 +12,9 @@
  * split the tiles of C, so each element of C is summed by one thread in one fixed
  * order: results do not depend on the thread count or on a row's position.
  *
- * Cache blocking: B's KC x NC panel is shared (L3), A is packed per KC panel and
- * consumed in MC-row blocks (L2) against one NR strip of B at a time (L1).
+ * Cache blocking: B's KC x NC panel is shared (L3), A is consumed in MC-row blocks
+ * (L2) against one NR strip of B at a time (L1). Row-major A is read in place
+ * (six row streams); A read down its columns is packed first.
  * The epilogue (bias, activation, activation derivative) is applied to each tile
  * while it is hot, after its last KC panel, instead of in extra passes over C.
  */
@@ -62,23 +63,28 @@ static void SFX(pack_b_strip)(ptrdiff_t s, ptrdiff_t kc, ptrdiff_t nc, const REA
     }
 }
 
-/* one MR x NR tile of C from packed strips; writes only the mr x nr valid corner */
-static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT pa,
-                              const REAL *BP_RESTRICT pb, REAL *c, ptrdiff_t ldc,
-                              ptrdiff_t mr, ptrdiff_t nr, int accumulate)
+/* One MR x NR tile of C from A (element (i,p) at a[i*ars + p*acs]: a packed strip
+ * has ars = 1, acs = MR; row-major A is read in place with ars = lda, acs = 1) and
+ * a packed strip of B. Rows of A past mr repeat row 0 (read, never written). */
+static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t ars,
+                              ptrdiff_t acs, const REAL *BP_RESTRICT pb, REAL *c,
+                              ptrdiff_t ldc, ptrdiff_t mr, ptrdiff_t nr, int accumulate)
 {
     REAL ab[BP_MR][BP_NR];
+    ptrdiff_t off[BP_MR];
     ptrdiff_t p, i, j;
+    for (i = 0; i < BP_MR; ++i) off[i] = i < mr ? i * ars : 0;
 #ifdef BP_VECTOR_EXT
     typedef REAL vec __attribute__((vector_size(BP_VBYTES)));
     enum { LANES = BP_VBYTES / (int)sizeof(REAL) };
     vec acc[BP_MR][2], b0, b1;
     for (i = 0; i < BP_MR; ++i) acc[i][0] = acc[i][1] = (vec){0};
     for (p = 0; p < kc; ++p) {
+        const REAL *ap = a + p * acs;
         memcpy(&b0, pb + p * BP_NR, sizeof b0);
         memcpy(&b1, pb + p * BP_NR + LANES, sizeof b1);
         for (i = 0; i < BP_MR; ++i) {
-            const REAL ai = pa[p * BP_MR + i];
+            const REAL ai = ap[off[i]];
             acc[i][0] += ai * b0;
             acc[i][1] += ai * b1;
         }
@@ -88,9 +94,9 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT pa,
     for (i = 0; i < BP_MR; ++i)
         for (j = 0; j < BP_NR; ++j) ab[i][j] = 0;
     for (p = 0; p < kc; ++p) {
-        const REAL *ap = pa + p * BP_MR, *bp = pb + p * BP_NR;
+        const REAL *ap = a + p * acs, *bp = pb + p * BP_NR;
         for (i = 0; i < BP_MR; ++i) {
-            const REAL ai = ap[i];
+            const REAL ai = ap[off[i]];
             for (j = 0; j < BP_NR; ++j) ab[i][j] += ai * bp[j];
         }
     }
@@ -159,6 +165,7 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
     int nt = bp_threads_for(net, (double)m * (double)n * (double)k);
     const ptrdiff_t n_ir = (m + BP_MR - 1) / BP_MR;
     const ptrdiff_t ir_per_block = BP_MC / BP_MR, n_ib = (n_ir + ir_per_block - 1) / ir_per_block;
+    const int direct_a = acs == 1;
 
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
@@ -192,11 +199,15 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
 #endif
                 for (s = 0; s < n_jr; ++s)
                     SFX(pack_b_strip)(s, kc, nc, b + pc * brs + jc * bcs, brs, bcs, pb);
+                /* Row-major A is read in place; A read down its columns (the
+                 * weight-gradient product) is packed so each strip is contiguous. */
+                if (!direct_a) {
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-                for (s = 0; s < n_ir; ++s)
-                    SFX(pack_a_strip)(s, m, kc, a + pc * acs, ars, acs, pa);
+                    for (s = 0; s < n_ir; ++s)
+                        SFX(pack_a_strip)(s, m, kc, a + pc * acs, ars, acs, pa);
+                }
                 /* work item = one MC-row block of A against one NR strip of B */
 #ifdef _OPENMP
 #pragma omp for schedule(static)
@@ -209,8 +220,12 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                     for (; ir < ir_end; ++ir) {
                         const ptrdiff_t i0 = ir * BP_MR, mr = m - i0 < BP_MR ? m - i0 : BP_MR;
                         REAL *ct = c + i0 * ldc + jc + j0;
-                        SFX(micro_kernel)(kc, pa + ir * BP_MR * kc, pb + jr * BP_NR * kc, ct,
-                                          ldc, mr, nr, acc);
+                        if (direct_a)
+                            SFX(micro_kernel)(kc, a + i0 * ars + pc, ars, 1, pb + jr * BP_NR * kc,
+                                              ct, ldc, mr, nr, acc);
+                        else
+                            SFX(micro_kernel)(kc, pa + ir * BP_MR * kc, 1, BP_MR,
+                                              pb + jr * BP_NR * kc, ct, ldc, mr, nr, acc);
                         if (last && ep != NULL)
                             SFX(apply_epilogue)(ep, ct, ldc, i0, jc + j0, mr, nr);
                     }
