@@ -128,7 +128,8 @@ bp_status bp_net_create(bp_net **out, int n_layers, const int64_t *widths,
         int64_t per_row = 0, e = elem_size;
         for (l = 1; l <= n_layers; ++l)
             if (!bp_add_size(per_row, widths[l], &per_row)) goto overflow;
-        if (!bp_mul_size(per_row, 2 * max_rows, &need[0])) goto overflow; /* act + delta */
+        if (max_rows > BP_MAX_BYTES / 2 || !bp_mul_size(per_row, 2 * max_rows, &need[0]))
+            goto overflow;                                                 /* act + delta */
         if (!bp_mul_size(widths[0], max_rows, &need[1])) goto overflow;     /* x_buf */
         if (!bp_mul_size(widths[n_layers], max_rows, &need[2])) goto overflow; /* y_buf */
         need[3] = max_rows;                                                /* sw_buf */
