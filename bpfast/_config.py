@@ -34,7 +34,7 @@ def kernel_variant() -> str:
     if not _core.isa_available(name):
         raise ValueError(
             f"{ISA_ENV}={name!r} is not a kernel variant this build and CPU can run; "
-            f"use 'auto', 'baseline' or (on x86-64 with AVX2+FMA) 'avx2'."
+            f"use 'auto', 'baseline', or on x86-64 'avx2' (AVX2+FMA) or 'avx512'."
         )
     return name
 

@@ -80,7 +80,7 @@ cdef extern from "bp_core.h" nogil:
 ACTIVATIONS = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3, "softmax": 4, "exp": 5}
 LOSSES = {"squared_error": 0, "log_loss": 1, "binary_log_loss": 2, "poisson": 3}
 SOLVERS = {"sgd": 0, "adam": 1}
-ISAS = {"auto": -1, "baseline": 0, "avx2": 1}
+ISAS = {"auto": -1, "baseline": 0, "avx2": 1, "avx512": 2}
 _ISA_NAMES = {v: k for k, v in ISAS.items()}
 
 # Ctrl-C is checked between chunks of work sized to take about this long; the
@@ -202,7 +202,7 @@ cdef class Network:
     n_threads : int
         OpenMP threads for the parallel regions.
     isa : str
-        Kernel variant: 'auto', 'baseline' or 'avx2'.
+        Kernel variant: 'auto', 'baseline', 'avx2' or 'avx512'.
     """
     cdef bp_net *net
     cdef readonly int itemsize

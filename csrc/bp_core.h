@@ -49,8 +49,9 @@ typedef enum { BP_SOLVER_SGD = 0, BP_SOLVER_ADAM = 1 } bp_solver;
 /* Instruction-set variants of the numeric kernels, chosen per network. */
 typedef enum {
     BP_ISA_AUTO = -1,     /* the best variant this CPU runs */
-    BP_ISA_BASELINE = 0,  /* the platform's baseline (SSE2 on x86-64) */
-    BP_ISA_AVX2 = 1       /* x86-64 with AVX2 and FMA */
+    BP_ISA_BASELINE = 0,  /* the platform's baseline (SSE2 on x86-64, NEON on arm64) */
+    BP_ISA_AVX2 = 1,      /* x86-64 with AVX2 and FMA */
+    BP_ISA_AVX512 = 2     /* x86-64 with AVX-512 F/DQ/BW/VL */
 } bp_isa;
 
 /* Input matrix: either dense row-major (dense != NULL, element type of the call)

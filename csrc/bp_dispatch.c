@@ -5,9 +5,21 @@
  */
 #include "bp_internal.h"
 
-#if defined(BP_HAVE_AVX2) && defined(_MSC_VER) && !defined(__clang__)
+#if (defined(BP_HAVE_AVX2) || defined(BP_HAVE_AVX512)) && defined(_MSC_VER) && !defined(__clang__)
+#define BP_MSVC_CPUID 1
 #include <intrin.h>
 #include <immintrin.h>
+#endif
+
+#ifdef BP_MSVC_CPUID
+/* the OS saves the register state in mask (XCR0), as CPUID's OSXSAVE allows reading */
+static int bp_os_saves(unsigned mask)
+{
+    int r[4];
+    __cpuid(r, 1);
+    if ((r[2] & (1 << 27)) == 0) return 0;
+    return (_xgetbv(0) & mask) == mask;
+}
 #endif
 
 static int bp_cpu_has_avx2_fma(void)
@@ -15,16 +27,33 @@ static int bp_cpu_has_avx2_fma(void)
 #if defined(BP_HAVE_AVX2) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#elif defined(BP_HAVE_AVX2) && defined(_MSC_VER)
+#elif defined(BP_HAVE_AVX2) && defined(BP_MSVC_CPUID)
     int r[4];
     __cpuid(r, 0);
     if (r[0] < 7) return 0;
     __cpuid(r, 1);
-    /* FMA (bit 12), OSXSAVE (27), AVX (28) */
-    if ((r[2] & (1 << 12)) == 0 || (r[2] & (1 << 27)) == 0 || (r[2] & (1 << 28)) == 0) return 0;
-    if ((_xgetbv(0) & 6) != 6) return 0; /* the OS saves XMM and YMM state */
+    /* FMA (bit 12), AVX (28); XMM and YMM state saved by the OS */
+    if ((r[2] & (1 << 12)) == 0 || (r[2] & (1 << 28)) == 0 || !bp_os_saves(0x6)) return 0;
     __cpuidex(r, 7, 0);
     return (r[1] & (1 << 5)) != 0; /* AVX2 */
+#else
+    return 0;
+#endif
+}
+
+static int bp_cpu_has_avx512(void)
+{
+#if defined(BP_HAVE_AVX512) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    return bp_cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+#elif defined(BP_HAVE_AVX512) && defined(BP_MSVC_CPUID)
+    int r[4];
+    const int need = (1 << 16) | (1 << 17) | (1 << 30) | (1 << 31); /* F, DQ, BW, VL */
+    if (!bp_cpu_has_avx2_fma() || !bp_os_saves(0xE6)) return 0;  /* + opmask, ZMM state */
+    __cpuidex(r, 7, 0);
+    return (r[1] & need) == need;
 #else
     return 0;
 #endif
@@ -34,12 +63,22 @@ int bp_isa_available(int isa)
 {
     if (isa == BP_ISA_BASELINE) return 1;
     if (isa == BP_ISA_AVX2) return bp_cpu_has_avx2_fma();
+    if (isa == BP_ISA_AVX512) return bp_cpu_has_avx512();
     return 0;
 }
 
-int bp_best_isa(void) { return bp_isa_available(BP_ISA_AVX2) ? BP_ISA_AVX2 : BP_ISA_BASELINE; }
+int bp_best_isa(void)
+{
+    if (bp_isa_available(BP_ISA_AVX512)) return BP_ISA_AVX512;
+    return bp_isa_available(BP_ISA_AVX2) ? BP_ISA_AVX2 : BP_ISA_BASELINE;
+}
 
-#ifdef BP_HAVE_AVX2
+#if defined(BP_HAVE_AVX512)
+#define BP_ROUTE(net, name, T, args)                                                  \
+    return (net)->isa == BP_ISA_AVX512 ? name##_##T##_avx512 args                     \
+         : (net)->isa == BP_ISA_AVX2   ? name##_##T##_avx2 args                       \
+                                       : name##_##T##_baseline args
+#elif defined(BP_HAVE_AVX2)
 #define BP_ROUTE(net, name, T, args)                                                  \
     return (net)->isa == BP_ISA_AVX2 ? name##_##T##_avx2 args : name##_##T##_baseline args
 #else

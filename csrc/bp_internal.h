@@ -21,7 +21,10 @@
  * the vector registers of the instruction set this file is compiled for. KC is
  * the depth of a packed panel, NC the columns of a packed B panel. All fixed
  * constants (never thread-count dependent), so every sum has one order. */
-#if defined(__AVX__)
+#if defined(__AVX512F__)
+#define BP_VBYTES 64
+#define BP_MR 8
+#elif defined(__AVX__)
 #define BP_VBYTES 32
 #define BP_MR 6
 #else
@@ -101,6 +104,10 @@ BP_DECLARE_VARIANT(double, f64, _baseline)
 #ifdef BP_HAVE_AVX2
 BP_DECLARE_VARIANT(float, f32, _avx2)
 BP_DECLARE_VARIANT(double, f64, _avx2)
+#endif
+#ifdef BP_HAVE_AVX512
+BP_DECLARE_VARIANT(float, f32, _avx512)
+BP_DECLARE_VARIANT(double, f64, _avx512)
 #endif
 
 static inline int bp_threads_for(const bp_net *net, double work)

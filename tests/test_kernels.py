@@ -7,7 +7,7 @@ import pytest
 from bpfast import _core
 from bpfast._layout import n_params
 
-VARIANTS = [v for v in ("baseline", "avx2") if _core.isa_available(v)]
+VARIANTS = [v for v in ("baseline", "avx2", "avx512") if _core.isa_available(v)]
 
 
 def _linear_net(n_in, n_out, dtype, isa="auto", n_threads=1, max_rows=4096):
