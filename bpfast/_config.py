@@ -39,6 +39,26 @@ def kernel_variant() -> str:
     return name
 
 
+_OPENMP_SPECS = {200505: "2.5", 200805: "3.0", 201107: "3.1", 201307: "4.0", 201511: "4.5",
+                 201811: "5.0", 202011: "5.1", 202111: "5.2"}
+
+
+def _openmp_description() -> str:
+    """OpenMP as built and as loaded: spec version and runtime library, or 'disabled'."""
+    if not _core.openmp_enabled():
+        return "disabled (serial build)"
+    date = _core.openmp_version()
+    text = f"OpenMP {_OPENMP_SPECS.get(date, date)}"
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return text
+    libraries = sorted(
+        {os.path.basename(p["filepath"]) for p in threadpool_info() if p["user_api"] == "openmp"}
+    )
+    return f"{text}; runtimes in this process: {', '.join(libraries)}" if libraries else text
+
+
 def config() -> dict:
     """The build and run-time configuration as a dict (see ``show_config``)."""
     import numpy
@@ -52,7 +72,7 @@ def config() -> dict:
         "machine": platform.machine(),
         "kernels": kernel_variant(),
         "best kernels": _core.best_isa(),
-        "openmp": _core.openmp_enabled(),
+        "openmp": _openmp_description(),
         "threads": _core.max_threads(),
         "numpy": numpy.__version__,
         "scipy": scipy.__version__,

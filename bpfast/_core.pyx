@@ -46,6 +46,7 @@ cdef extern from "bp_core.h" nogil:
     int64_t bp_net_n_params(const bp_net *net)
     int bp_max_threads()
     int bp_openmp_enabled()
+    int bp_openmp_version()
     int bp_best_isa()
     int bp_isa_available(int isa)
     int bp_net_isa(const bp_net *net)
@@ -103,6 +104,11 @@ def best_isa():
 def isa_available(str name):
     """True when this build and CPU can run the kernel variant `name`."""
     return name in ISAS and name != "auto" and bool(bp_isa_available(ISAS[name]))
+
+
+def openmp_version():
+    """The OpenMP specification date the core was compiled against (0 without OpenMP)."""
+    return bp_openmp_version()
 
 
 def openmp_enabled():

@@ -95,8 +95,9 @@ int bp_net_isa(const bp_net *net);
 
 /* Number of OpenMP threads the runtime would use by default (1 without OpenMP). */
 int bp_max_threads(void);
-/* 1 when the core was compiled with OpenMP. */
+/* 1 when the core was compiled with OpenMP; the _OPENMP date (e.g. 201511), or 0. */
 int bp_openmp_enabled(void);
+int bp_openmp_version(void);
 
 #define BP_DECLARE_TYPED(REAL, SFX)                                                   \
     /* Objective (scikit-learn's batch loss incl. L2) and its gradient over the rows  \

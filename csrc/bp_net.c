@@ -42,6 +42,15 @@ int bp_openmp_enabled(void)
 #endif
 }
 
+int bp_openmp_version(void)
+{
+#ifdef _OPENMP
+    return _OPENMP;
+#else
+    return 0;
+#endif
+}
+
 int64_t bp_net_n_params(const bp_net *net) { return net->n_params; }
 
 int bp_net_isa(const bp_net *net) { return net->isa; }
