@@ -88,3 +88,22 @@ def test_forced_variant_from_environment(monkeypatch):
     monkeypatch.setenv("BPFAST_ISA", "no-such-isa")
     with pytest.raises(ValueError, match="BPFAST_ISA"):
         kernel_variant()
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_fit_bitwise_identical_for_n_threads(solver):
+    # The promise at the estimator level: same random_state, any n_threads,
+    # bitwise the same weights. Products here are large enough to run in parallel.
+    from bpfast import MLPClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((1200, 64))
+    y = (X[:, :3].sum(axis=1) > 0).astype(int) + (X[:, 3] > 1)
+    fits = {
+        t: MLPClassifier((256, 128), solver=solver, max_iter=3, batch_size=600,
+                         random_state=0, n_threads=t).fit(X, y)
+        for t in (1, 2, 3, 8)
+    }
+    for t in (2, 3, 8):
+        for a, b in zip(fits[1].coefs_ + fits[1].intercepts_, fits[t].coefs_ + fits[t].intercepts_):
+            assert np.array_equal(a, b), f"n_threads={t} differs from n_threads=1"
