@@ -15,6 +15,7 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from ._base import BaseMultilayerPerceptron
+from ._data import frame_float_dtype
 from ._docs import estimator_doc
 
 
@@ -96,7 +97,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             y,
             accept_sparse=["csr", "csc"],
             multi_output=True,
-            dtype=(np.float64, np.float32),
+            dtype=frame_float_dtype(X, (np.float64, np.float32)),
             reset=reset,
         )
         if y.ndim == 2 and y.shape[1] == 1:

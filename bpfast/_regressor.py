@@ -10,6 +10,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from ._base import BaseMultilayerPerceptron
+from ._data import frame_float_dtype
 from ._docs import estimator_doc
 
 
@@ -126,7 +127,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             accept_sparse=["csr", "csc"],
             multi_output=True,
             y_numeric=True,
-            dtype=(np.float64, np.float32),
+            dtype=frame_float_dtype(X, (np.float64, np.float32)),
             reset=reset,
         )
         if y.ndim == 2 and y.shape[1] == 1:
