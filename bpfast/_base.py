@@ -8,6 +8,7 @@ the C core with the GIL released. Python runs once per epoch.
 
 from __future__ import annotations
 
+import os
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral
@@ -24,7 +25,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from . import _core
 from ._config import forked_child, kernel_variant
-from ._data import core_matrix
+from ._data import core_matrix, frame_float_dtype
 from ._layout import glorot_init, n_params, pack, unpack
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -44,7 +45,9 @@ def _resolve_n_threads(n_threads) -> int:
     if forked_child():
         return 1
     if n_threads is not None:
-        return int(n_threads)
+        # More threads than a few per CPU only costs (results do not depend on
+        # the count), and a runtime asked for thousands may fail to create them.
+        return min(int(n_threads), 4 * (os.cpu_count() or 1))
     return max(1, _core.max_threads())
 
 
@@ -460,8 +463,15 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         ):
             return X
         # Any numeric dtype is accepted: the output dtype follows numpy's
-        # promotion of X's dtype with the weights' (as X @ coefs_ would).
-        return validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        # promotion of X's dtype with the weights' (as X @ coefs_ would). A
+        # frame of float32 columns is read as float32, as a float32 array is.
+        return validate_data(
+            self,
+            X,
+            accept_sparse=["csr", "csc"],
+            dtype=frame_float_dtype(X, "numeric"),
+            reset=False,
+        )
 
     def _packed_params(self, layer_units, dtype):
         """The parameter slab for prediction: the one from fit when coefs_ and
@@ -534,6 +544,30 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                 " optimizers. %s is not stochastic." % self.solver
             )
         return True
+
+    def to_sklearn(self) -> BaseEstimator:
+        """Return the equivalent scikit-learn estimator.
+
+        A plain ``sklearn.neural_network.MLPClassifier`` or ``MLPRegressor``
+        with the parameters scikit-learn has (all but ``n_threads``) and, if
+        this estimator is fitted, copies of its fitted attributes: it predicts
+        the same values (up to rounding from a different order of summation)
+        and, for the 'sgd' and 'adam' solvers, continues training with
+        ``partial_fit`` from the same optimizer state. Tools that know only
+        scikit-learn's classes (skl2onnx, for one) accept it.
+
+        Returns
+        -------
+        estimator : sklearn.neural_network.MLPClassifier or MLPRegressor
+            A new estimator that shares no data with this one.
+
+        See Also
+        --------
+        bpfast.from_sklearn : The reverse conversion.
+        """
+        from ._interop import to_sklearn
+
+        return to_sklearn(self)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

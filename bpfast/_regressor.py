@@ -35,7 +35,10 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         "True\n",
     )
 
-    _parameter_constraints: dict = dict(_SkMLPRegressor._parameter_constraints)
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "loss": _SkMLPRegressor._parameter_constraints["loss"],
+    }
 
     def __init__(
         self,
