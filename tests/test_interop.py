@@ -207,12 +207,15 @@ def test_from_sklearn_refuses_what_it_cannot_convert():
 # ------------------------------------------------------------------------ ONNX
 
 
-def test_importing_bpfast_does_not_import_optional_packages():
+def test_importing_bpfast_does_not_import_optional_packages(tmp_path):
     code = (
         "import sys, bpfast; "
         "print(sorted(m for m in ('skl2onnx', 'onnx', 'onnxruntime', 'skops') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # run outside the checkout, so the installed package is imported, not the sources
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
     assert out.stdout.strip() == "[]"
 
 
