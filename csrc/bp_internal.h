@@ -34,7 +34,7 @@
 #define BP_NR_F32 (2 * BP_VBYTES / 4)
 #define BP_NR_F64 (2 * BP_VBYTES / 8)
 #define BP_NR_MAX BP_NR_F32
-#define BP_KC 256
+#define BP_KC 512
 #define BP_MC 120   /* a multiple of every variant's MR */
 #define BP_SMALL_M 4 /* products with at most this many rows skip packing */
 #define BP_NC 1024
