@@ -90,6 +90,14 @@ bp_status bp_net_create(bp_net **out, int n_layers, const int64_t *widths,
     *out = NULL;
     if (n_layers < 1 || widths == NULL || max_rows < 1 || n_threads < 1) return BP_ERR_INVALID;
     if (elem_size != 4 && elem_size != 8) return BP_ERR_INVALID;
+    /* Results do not depend on the thread count, so more than a few threads per
+     * processor only costs; and a runtime asked for thousands may fail to create them. */
+#ifdef _OPENMP
+    if (n_threads > 4 * omp_get_num_procs()) n_threads = 4 * omp_get_num_procs();
+    if (n_threads < 1) n_threads = 1;
+#else
+    n_threads = 1;
+#endif
     if (isa == BP_ISA_AUTO) isa = bp_best_isa();
     if (!bp_isa_available(isa)) return BP_ERR_INVALID;
     if (!bp_valid_act(hidden_act, 1) || !bp_valid_act(out_act, 0)) return BP_ERR_INVALID;
