@@ -390,9 +390,13 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             else:
                 self._no_improvement_count = 0
             if last_valid_score > self.best_validation_score_:
-                self.best_validation_score_ = last_valid_score
-                self._best_coefs = [c.copy() for c in self.coefs_]
-                self._best_intercepts = [i.copy() for i in self.intercepts_]
+                # Copy first, then record weights and score in one step, so a Ctrl-C
+                # during the copies cannot pair the new score with older weights.
+                best = ([c.copy() for c in self.coefs_], [i.copy() for i in self.intercepts_])
+                self._best_coefs, self._best_intercepts, self.best_validation_score_ = (
+                    *best,
+                    last_valid_score,
+                )
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
@@ -403,7 +407,11 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
 
     def _fit_lbfgs(self, X, Y, sw, slab, layer_units):
         dtype = slab.dtype
-        net = self._network(layer_units, dtype.itemsize, min(X.shape[0], _BLOCK_ROWS))
+        # Blocks of rows small enough that Ctrl-C is checked every few tens of ms
+        # however wide the layers (the result does not depend on the block size).
+        macs_per_row = 3 * sum(a * b for a, b in zip(layer_units[:-1], layer_units[1:]))
+        block = int(np.clip(2e8 / max(macs_per_row, 1), 64, _BLOCK_ROWS))
+        net = self._network(layer_units, dtype.itemsize, min(X.shape[0], block))
         Xc = core_matrix(X, dtype)
         grad = np.empty_like(slab)
         progress = {"loss": np.inf, "iterations": 0}

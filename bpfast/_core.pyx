@@ -342,8 +342,8 @@ cdef class Network:
             self._check_rows(order, xm.m.n_rows)
         elif n > xm.m.n_rows:
             raise ValueError("n exceeds the rows of X")
-        if n < 1 or batch_size < 1:
-            raise ValueError("an epoch needs at least one row and a positive batch size")
+        if n < 1 or batch_size < 1 or batch_size > self.max_rows:
+            raise ValueError("an epoch needs at least one row and a batch size in [1, max_rows]")
         opt.solver = SOLVERS[solver]
         opt.learning_rate = learning_rate
         opt.momentum = momentum
