@@ -381,22 +381,23 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         if early_stopping:
             self._set_params_from_slab(slab, layer_units)
             val_score = self._score(X_val, y_val, sample_weight=sw_val)
-            self.validation_scores_.append(val_score)
             if self.verbose:
-                print("Validation score: %f" % self.validation_scores_[-1])
-            last_valid_score = self.validation_scores_[-1]
-            if last_valid_score < (self.best_validation_score_ + self.tol):
+                print("Validation score: %f" % val_score)
+            if val_score < (self.best_validation_score_ + self.tol):
                 self._no_improvement_count += 1
             else:
                 self._no_improvement_count = 0
-            if last_valid_score > self.best_validation_score_:
+            if val_score > self.best_validation_score_:
                 # Copy first, then record weights and score in one step, so a Ctrl-C
                 # during the copies cannot pair the new score with older weights.
                 best = ([c.copy() for c in self.coefs_], [i.copy() for i in self.intercepts_])
                 self._best_coefs, self._best_intercepts, self.best_validation_score_ = (
                     *best,
-                    last_valid_score,
+                    val_score,
                 )
+            # Appended last (scikit-learn appends first; the end state is the same): an
+            # epoch whose score is listed has its best weights recorded.
+            self.validation_scores_.append(val_score)
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
