@@ -26,7 +26,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from . import _core
 from ._config import forked_child, kernel_variant
 from ._data import core_matrix, frame_float_dtype
-from ._layout import glorot_init, n_params, pack, unpack
+from ._layout import glorot_init, pack, unpack
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 

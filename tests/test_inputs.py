@@ -7,12 +7,9 @@ scikit-learn's message is stable.
 
 from __future__ import annotations
 
-import _thread
 import faulthandler
-import os
 import re
 import signal
-import sys
 import threading
 import time
 import warnings
@@ -1033,17 +1030,7 @@ def _interrupted_fit(model, X, y, send_interrupt, delay=0.5, min_epochs=1):
     return returned - fired[0]
 
 
-def _interrupt_main():
-    _thread.interrupt_main()
-
-
-def _sigint():
-    os.kill(os.getpid(), signal.SIGINT)
-
-
-SENDERS = [pytest.param(_interrupt_main, id="interrupt_main")]
-if sys.platform != "win32":
-    SENDERS.append(pytest.param(_sigint, id="SIGINT"))
+from _signals import SENDERS  # noqa: E402  (tests/_signals.py)
 
 
 @pytest.mark.parametrize("send", SENDERS)

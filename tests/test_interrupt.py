@@ -11,11 +11,9 @@ keeps the last weights); predict raises KeyboardInterrupt.
 
 from __future__ import annotations
 
-import _thread
 import faulthandler
 import os
 import signal
-import sys
 import threading
 import time
 import warnings
@@ -38,17 +36,7 @@ LATENCY = float(os.environ.get("BPFAST_TEST_LATENCY", "0.5"))
 ATTEMPTS = 3       # a loaded machine may stretch one attempt; a lost Ctrl-C fails all
 
 
-def _interrupt_main():
-    _thread.interrupt_main()
-
-
-def _sigint():
-    os.kill(os.getpid(), signal.SIGINT)
-
-
-SENDERS = [pytest.param(_interrupt_main, id="interrupt_main")]
-if sys.platform != "win32":
-    SENDERS.append(pytest.param(_sigint, id="SIGINT"))
+from _signals import SENDERS  # noqa: E402  (tests/_signals.py)
 
 
 def _interrupt_during(call, send, delay, ready=lambda: True):
