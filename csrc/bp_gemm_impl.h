@@ -90,6 +90,24 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
         }
     }
     for (i = 0; i < BP_MR; ++i) memcpy(ab[i], acc[i], sizeof acc[i]);
+#elif defined(BP_INTRINSICS)
+    enum { LANES = BP_VBYTES / (int)sizeof(REAL) };
+    bp_vec acc[BP_MR][2], b0, b1, ai;
+    for (i = 0; i < BP_MR; ++i) acc[i][0] = acc[i][1] = BP_V(ZERO)();
+    for (p = 0; p < kc; ++p) {
+        const REAL *ap = a + p * acs;
+        b0 = BP_V(LOAD)(pb + p * BP_NR);
+        b1 = BP_V(LOAD)(pb + p * BP_NR + LANES);
+        for (i = 0; i < BP_MR; ++i) {
+            ai = BP_V(SET1)(ap[off[i]]);
+            acc[i][0] = BP_V(MADD)(acc[i][0], ai, b0);
+            acc[i][1] = BP_V(MADD)(acc[i][1], ai, b1);
+        }
+    }
+    for (i = 0; i < BP_MR; ++i) {
+        BP_V(STORE)(ab[i], acc[i][0]);
+        BP_V(STORE)(ab[i] + LANES, acc[i][1]);
+    }
 #else
     for (i = 0; i < BP_MR; ++i)
         for (j = 0; j < BP_NR; ++j) ab[i][j] = 0;

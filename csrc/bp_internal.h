@@ -42,10 +42,58 @@
 #define BP_MR_ALLOC 8
 #define BP_NR_ALLOC 32
 
-/* GCC and Clang vector extensions give register-resident accumulators in plain,
- * strict-IEEE C; other compilers use the scalar loops. */
-#if defined(__GNUC__) || defined(__clang__)
+/* The micro-kernel's vectors. GCC and Clang vector extensions give register-resident
+ * accumulators in plain, strict-IEEE C (NEON on arm64 included). MSVC on x86-64 gets
+ * the same arithmetic from SSE2/AVX2/AVX-512 intrinsics: multiply then add on the
+ * baseline, fused multiply-add where the variant has FMA, as the vector-extension
+ * code compiles to, so both give bitwise the same tiles. Any other compiler uses the
+ * scalar loops. BP_FORCE_INTRINSICS (CMake option BPFAST_FORCE_INTRINSICS) selects
+ * the intrinsics with GCC/Clang too, so that path is tested where MSVC is absent. */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(BP_FORCE_INTRINSICS)
 #define BP_VECTOR_EXT 1
+#elif defined(__x86_64__) || defined(_M_X64)
+#define BP_INTRINSICS 1
+#include <immintrin.h>
+#if defined(__AVX512F__)
+typedef __m512 bp_vf32;
+typedef __m512d bp_vf64;
+#define BP_VLOAD_F32 _mm512_loadu_ps
+#define BP_VLOAD_F64 _mm512_loadu_pd
+#define BP_VSTORE_F32 _mm512_storeu_ps
+#define BP_VSTORE_F64 _mm512_storeu_pd
+#define BP_VSET1_F32 _mm512_set1_ps
+#define BP_VSET1_F64 _mm512_set1_pd
+#define BP_VZERO_F32 _mm512_setzero_ps
+#define BP_VZERO_F64 _mm512_setzero_pd
+#define BP_VMADD_F32(c, a, b) _mm512_fmadd_ps(a, b, c)
+#define BP_VMADD_F64(c, a, b) _mm512_fmadd_pd(a, b, c)
+#elif defined(__AVX2__)
+typedef __m256 bp_vf32;
+typedef __m256d bp_vf64;
+#define BP_VLOAD_F32 _mm256_loadu_ps
+#define BP_VLOAD_F64 _mm256_loadu_pd
+#define BP_VSTORE_F32 _mm256_storeu_ps
+#define BP_VSTORE_F64 _mm256_storeu_pd
+#define BP_VSET1_F32 _mm256_set1_ps
+#define BP_VSET1_F64 _mm256_set1_pd
+#define BP_VZERO_F32 _mm256_setzero_ps
+#define BP_VZERO_F64 _mm256_setzero_pd
+#define BP_VMADD_F32(c, a, b) _mm256_fmadd_ps(a, b, c)
+#define BP_VMADD_F64(c, a, b) _mm256_fmadd_pd(a, b, c)
+#else
+typedef __m128 bp_vf32;
+typedef __m128d bp_vf64;
+#define BP_VLOAD_F32 _mm_loadu_ps
+#define BP_VLOAD_F64 _mm_loadu_pd
+#define BP_VSTORE_F32 _mm_storeu_ps
+#define BP_VSTORE_F64 _mm_storeu_pd
+#define BP_VSET1_F32 _mm_set1_ps
+#define BP_VSET1_F64 _mm_set1_pd
+#define BP_VZERO_F32 _mm_setzero_ps
+#define BP_VZERO_F64 _mm_setzero_pd
+#define BP_VMADD_F32(c, a, b) _mm_add_ps(c, _mm_mul_ps(a, b))
+#define BP_VMADD_F64(c, a, b) _mm_add_pd(c, _mm_mul_pd(a, b))
+#endif
 #endif
 
 /* Below this many multiply-adds a product runs on one thread. */

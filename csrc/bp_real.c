@@ -21,6 +21,8 @@
 #define BP_TANH tanhf
 #define BP_SQRT sqrtf
 #define BP_EPS FLT_EPSILON
+#define BP_V(name) BP_V##name##_F32
+#define bp_vec bp_vf32
 #include "bp_act_impl.h"
 #include "bp_gemm_impl.h"
 #include "bp_impl.h"
@@ -31,6 +33,8 @@
 #undef BP_TANH
 #undef BP_SQRT
 #undef BP_EPS
+#undef BP_V
+#undef bp_vec
 
 /* ---- float64 ---- */
 #define REAL double
@@ -40,6 +44,8 @@
 #define BP_TANH tanh
 #define BP_SQRT sqrt
 #define BP_EPS DBL_EPSILON
+#define BP_V(name) BP_V##name##_F64
+#define bp_vec bp_vf64
 #include "bp_act_impl.h"
 #include "bp_gemm_impl.h"
 #include "bp_impl.h"
