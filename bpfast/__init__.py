@@ -5,7 +5,8 @@ expose the same attributes and give the same results as scikit-learn's, with
 the whole training loop (mini-batches, forward, backward, update) in C.
 ``bpfast.save`` and ``bpfast.load`` keep fitted models in files that are safe
 to load; ``from_sklearn`` and the estimators' ``to_sklearn`` convert to and
-from scikit-learn's own classes (and ``bpfast.onnx`` exports to ONNX).
+from scikit-learn's own classes (and ``bpfast.onnx`` exports to ONNX);
+``plot_loss_curve`` draws a fitted model's training loss per epoch.
 """
 
 from ._classifier import MLPClassifier
@@ -13,6 +14,7 @@ from ._config import show_config
 from ._exceptions import ModelFormatError
 from ._interop import from_sklearn
 from ._persistence import load, save
+from ._plotting import plot_loss_curve
 from ._regressor import MLPRegressor
 from ._version import __version__
 
@@ -22,6 +24,7 @@ __all__ = [
     "ModelFormatError",
     "from_sklearn",
     "load",
+    "plot_loss_curve",
     "save",
     "show_config",
     "__version__",

@@ -41,7 +41,7 @@ def _predict(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
-    run_demo(repeats=max(1, args.repeats))
+    run_demo(repeats=max(1, args.repeats), plot=args.plot)
     return 0
 
 
@@ -95,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="train on scikit-learn's digits beside scikit-learn's MLP")
     demo.add_argument("--repeats", type=int, default=3, help="fits per timing (median)")
+    demo.add_argument("--plot", metavar="PATH",
+                      help="save bpfast's loss curve as an image, e.g. loss.png (needs matplotlib)")
     demo.set_defaults(run=_demo)
     sub.add_parser("info", help="print the build and run-time configuration").set_defaults(
         run=_info

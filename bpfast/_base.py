@@ -21,14 +21,20 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.fixes import parse_version, sp_version
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _core
 from ._config import forked_child, kernel_variant
 from ._data import core_matrix, frame_float_dtype
 from ._layout import glorot_init, pack, unpack
+from ._progress import progress_bar
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+# scikit-learn passes scipy's L-BFGS-B ``iprint`` (1 when verbose, else -1) only
+# where scipy still takes it: before 1.15, whose rewrite dropped the printing.
+_LBFGS_TAKES_IPRINT = sp_version < parse_version("1.15")
 
 # Rows per block when predicting or evaluating the full-batch L-BFGS objective:
 # bounds the workspace to O(block x widest layer) whatever the data size.
@@ -59,6 +65,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
     _parameter_constraints: dict = {
         **{k: v for k, v in _SkMLPRegressor._parameter_constraints.items() if k != "loss"},
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "progress": ["boolean"],
     }
 
     @abstractmethod
@@ -89,6 +96,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         n_iter_no_change,
         max_fun,
         n_threads,
+        progress,
     ):
         self.activation = activation
         self.solver = solver
@@ -115,6 +123,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
         self.n_threads = n_threads
+        self.progress = progress
 
     # ------------------------------------------------------------------ helpers
 
@@ -289,72 +298,78 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         net = self._network(layer_units, slab.dtype.itemsize, batch_size)
         Xc = core_matrix(X, slab.dtype)
         try:
-            self.n_iter_ = 0
-            for _ in range(self.max_iter):
-                if self.shuffle:
-                    sample_idx = _shuffled(sample_idx, self._random_state)
-                    order = sample_idx if train_idx is None else train_idx[sample_idx]
-                    order = np.ascontiguousarray(order, dtype=np.int64)
-                else:
-                    order = train_idx
-                accumulated_loss, self._optimizer_t = net.train_epoch(
-                    slab,
-                    state,
-                    self.solver,
-                    self._optimizer_learning_rate,
-                    self.momentum,
-                    self.nesterovs_momentum,
-                    self.beta_1,
-                    self.beta_2,
-                    self.epsilon,
-                    self._optimizer_t,
-                    self.alpha,
-                    Xc,
-                    Y,
-                    sw,
-                    order,
-                    n_samples,
-                    batch_size,
-                )
-                self.n_iter_ += 1
-                self.loss_ = accumulated_loss / n_samples
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-
-                self._update_no_improvement_count(
-                    early_stopping, X_val, y_val, sw_val, slab, layer_units
-                )
-                if self.solver == "sgd" and self.learning_rate == "invscaling":
-                    self._optimizer_learning_rate = float(self.learning_rate_init) / (
-                        self.t_ + 1
-                    ) ** self.power_t
-
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if early_stopping:
-                        msg = (
-                            "Validation score did not improve more than "
-                            "tol=%f for %d consecutive epochs."
-                            % (self.tol, self.n_iter_no_change)
-                        )
+            # The bar closes on any exit, before the warning below is shown.
+            with progress_bar(
+                self.progress, 1 if incremental else self.max_iter, type(self).__name__, "epoch"
+            ) as bar:
+                self.n_iter_ = 0
+                for _ in range(self.max_iter):
+                    if self.shuffle:
+                        sample_idx = _shuffled(sample_idx, self._random_state)
+                        order = sample_idx if train_idx is None else train_idx[sample_idx]
+                        order = np.ascontiguousarray(order, dtype=np.int64)
                     else:
-                        msg = (
-                            "Training loss did not improve more than tol=%f"
-                            " for %d consecutive epochs." % (self.tol, self.n_iter_no_change)
-                        )
-                    if self._trigger_stopping(msg):
-                        break
-                    self._no_improvement_count = 0
-
-                if incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) "
-                        "reached and the optimization hasn't converged yet." % self.max_iter,
-                        ConvergenceWarning,
+                        order = train_idx
+                    accumulated_loss, self._optimizer_t = net.train_epoch(
+                        slab,
+                        state,
+                        self.solver,
+                        self._optimizer_learning_rate,
+                        self.momentum,
+                        self.nesterovs_momentum,
+                        self.beta_1,
+                        self.beta_2,
+                        self.epsilon,
+                        self._optimizer_t,
+                        self.alpha,
+                        Xc,
+                        Y,
+                        sw,
+                        order,
+                        n_samples,
+                        batch_size,
                     )
+                    self.n_iter_ += 1
+                    self.loss_ = accumulated_loss / n_samples
+                    self.t_ += n_samples
+                    self.loss_curve_.append(self.loss_)
+                    if self.verbose:
+                        print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                    if bar is not None:
+                        bar.update(self.n_iter_, self.loss_)
+
+                    self._update_no_improvement_count(
+                        early_stopping, X_val, y_val, sw_val, slab, layer_units
+                    )
+                    if self.solver == "sgd" and self.learning_rate == "invscaling":
+                        self._optimizer_learning_rate = float(self.learning_rate_init) / (
+                            self.t_ + 1
+                        ) ** self.power_t
+
+                    if self._no_improvement_count > self.n_iter_no_change:
+                        if early_stopping:
+                            msg = (
+                                "Validation score did not improve more than "
+                                "tol=%f for %d consecutive epochs."
+                                % (self.tol, self.n_iter_no_change)
+                            )
+                        else:
+                            msg = (
+                                "Training loss did not improve more than tol=%f"
+                                " for %d consecutive epochs." % (self.tol, self.n_iter_no_change)
+                            )
+                        if self._trigger_stopping(msg):
+                            break
+                        self._no_improvement_count = 0
+
+                    if incremental:
+                        break
+                    if self.n_iter_ == self.max_iter:
+                        warnings.warn(
+                            "Stochastic Optimizer: Maximum iterations (%d) "
+                            "reached and the optimization hasn't converged yet." % self.max_iter,
+                            ConvergenceWarning,
+                        )
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
 
@@ -426,15 +441,24 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         def count_iteration(_):
             progress["iterations"] += 1
 
+        def count_and_show_iteration(_):
+            progress["iterations"] += 1
+            bar.update(progress["iterations"], progress["loss"])
+
+        options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
+        if _LBFGS_TAKES_IPRINT:  # scikit-learn's verbose output, where scipy prints it
+            options["iprint"] = 1 if self.verbose else -1
         try:
-            opt_res = scipy.optimize.minimize(
-                loss_and_grad,
-                slab.astype(np.float64),
-                method="L-BFGS-B",
-                jac=True,
-                callback=count_iteration,
-                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
-            )
+            # The bar closes on any exit, before a warning is shown.
+            with progress_bar(self.progress, self.max_iter, type(self).__name__, "iter") as bar:
+                opt_res = scipy.optimize.minimize(
+                    loss_and_grad,
+                    slab.astype(np.float64),
+                    method="L-BFGS-B",
+                    jac=True,
+                    callback=count_iteration if bar is None else count_and_show_iteration,
+                    options=options,
+                )
         except KeyboardInterrupt:
             # Unlike scikit-learn's L-BFGS, keep a usable model, as its stochastic
             # solvers do: the weights of the last finished evaluation.
@@ -558,9 +582,9 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         """Return the equivalent scikit-learn estimator.
 
         A plain ``sklearn.neural_network.MLPClassifier`` or ``MLPRegressor``
-        with the parameters scikit-learn has (all but ``n_threads``) and, if
-        this estimator is fitted, copies of its fitted attributes: it predicts
-        the same values (up to rounding from a different order of summation)
+        with the parameters scikit-learn has (all but ``n_threads`` and
+        ``progress``) and, if this estimator is fitted, copies of its fitted
+        attributes: it predicts the same values (up to rounding from a different order of summation)
         and, for the 'sgd' and 'adam' solvers, continues training with
         ``partial_fit`` from the same optimizer state. Tools that know only
         scikit-learn's classes (skl2onnx, for one) accept it.

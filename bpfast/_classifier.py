@@ -61,6 +61,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         n_iter_no_change=10,
         max_fun=15000,
         n_threads=None,
+        progress=False,
     ):
         params = dict(locals())
         del params["self"], params["__class__"]

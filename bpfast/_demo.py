@@ -17,13 +17,38 @@ def _fit_timed(estimator, X, y, repeats):
     return float(np.median(times))
 
 
-def run_demo(repeats: int = 3) -> None:
+def _save_loss_curve(estimator, path: str) -> None:
+    """Save ``plot_loss_curve(estimator)`` as an 800 x 500 pixel image at ``path``."""
+    from matplotlib.figure import Figure  # no pyplot: no window, any backend
+
+    from ._plotting import plot_loss_curve
+
+    figure = Figure(figsize=(8, 5), dpi=100)
+    plot_loss_curve(estimator, ax=figure.subplots())
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+def run_demo(repeats: int = 3, plot: str | None = None) -> None:
     """Train scikit-learn's and bpfast's MLPClassifier on digits; print accuracy and time.
 
     Both use the same parameters and ``random_state`` on a 75/25 split of the
     standardised data, in float64 and in float32. Times are medians of
     ``repeats`` fits.
+
+    Parameters
+    ----------
+    repeats : int, default=3
+        Fits per timing.
+    plot : str or None, default=None
+        Where to save an image of :func:`bpfast.plot_loss_curve` for the
+        float64 bpfast model (the format follows the extension, e.g. ``.png``);
+        needs matplotlib.
     """
+    if plot is not None:
+        from ._plotting import _matplotlib
+
+        _matplotlib()  # fail before the fits if matplotlib is missing
     from sklearn.datasets import load_digits
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
@@ -53,6 +78,10 @@ def run_demo(repeats: int = 3) -> None:
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 seconds = _fit_timed(est, Xtr, y_train, repeats)
             results[name] = seconds
+            if plot is not None and name == "bpfast" and dtype is np.float64:
+                _save_loss_curve(est, plot)
             acc = est.score(Xte, y_test)
             print(f"{np.dtype(dtype).name:8} {name:13} {acc:8.4f} {seconds:8.3f} {est.n_iter_:6d}")
         print(f"{'':8} {'speed-up':13} {results['scikit-learn'] / results['bpfast']:7.1f}x\n")
+    if plot is not None:
+        print(f"loss curve of the float64 bpfast model saved to {plot}")

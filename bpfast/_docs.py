@@ -58,6 +58,12 @@ n_threads : int or None, default=None
     use by default, so ``OMP_NUM_THREADS`` and threadpoolctl limits apply.
     Products too small to share run on one thread, and results are bitwise
     identical for any thread count.
+progress : bool, default=False
+    Show a progress bar during ``fit`` and ``partial_fit`` (bpfast only): the
+    epoch (L-BFGS iteration) of ``max_iter``, the loss, the elapsed and the
+    estimated remaining time. It uses tqdm when installed, else one line on
+    stderr, and appears only once a fit has run for 2 seconds. Results do not
+    depend on it.
 """
 
 ATTRIBUTES = """\

@@ -34,7 +34,8 @@ The description, a JSON object:
 ``bpfast_version``
     The version of bpfast that wrote the file.
 ``params``
-    Every parameter of ``get_params()``, by name.
+    Every parameter of ``get_params()``, by name. ``progress`` may be missing
+    (files written before it existed); it then takes its default, False.
 ``dtype``
     ``"float32"`` or ``"float64"``.
 ``layer_units``
@@ -132,6 +133,8 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MAX_LAYERS = 4096  # weight layers (hidden layers + 1)
 _MAX_WIDTH = 2**31 - 1
 _MAX_THREADS = 1024  # n_threads a file may ask for
+# Parameters added after the first files were written: a file may lack them.
+_OPTIONAL_PARAMS = {"progress"}
 _MAX_LABEL_BYTES = 64 * 2**20
 _MT19937_KEY_LENGTH = 624
 
@@ -397,7 +400,8 @@ def _check_params(cls: type, params, layer_units: list[int]) -> Estimator:
     """The estimator the parameters describe, with scikit-learn's validation of them."""
     if not isinstance(params, dict):
         raise ModelFormatError("params is not a JSON object")
-    check_fields(params, set(cls._get_param_names()), set(), "params")
+    names = set(cls._get_param_names())
+    check_fields(params, names - _OPTIONAL_PARAMS, names & _OPTIONAL_PARAMS, "params")
     values = {key: _decode_value(value, f"parameter {key!r}") for key, value in params.items()}
     if isinstance(values["hidden_layer_sizes"], list):
         values["hidden_layer_sizes"] = tuple(values["hidden_layer_sizes"])

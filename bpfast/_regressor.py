@@ -68,6 +68,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         n_iter_no_change=10,
         max_fun=15000,
         n_threads=None,
+        progress=False,
     ):
         params = dict(locals())
         del params["self"], params["__class__"]

@@ -81,7 +81,7 @@ def test_to_sklearn_predicts_as_bpfast(kind):
     converted = est.to_sklearn()
     assert type(converted) is (SkMLPClassifier if kind in CLASSIFICATION else SkMLPRegressor)
     params = est.get_params()
-    del params["n_threads"]
+    del params["n_threads"], params["progress"]
     assert converted.get_params() == params
     assert_allclose(_outputs(converted, X), _outputs(est, X), rtol=1e-12, atol=1e-14)
     if kind in CLASSIFICATION:
@@ -153,7 +153,7 @@ def test_from_sklearn_predicts_as_sklearn(kind):
     sk = _estimator("sklearn", kind).fit(X, y)
     converted = bpfast.from_sklearn(sk)
     assert type(converted) is (MLPClassifier if kind in CLASSIFICATION else MLPRegressor)
-    assert converted.get_params() == {**sk.get_params(), "n_threads": None}
+    assert converted.get_params() == {**sk.get_params(), "n_threads": None, "progress": False}
     assert_allclose(_outputs(converted, X), _outputs(sk, X), rtol=1e-12, atol=1e-14)
     if kind in CLASSIFICATION:
         assert_array_equal(converted.predict(X), sk.predict(X))
