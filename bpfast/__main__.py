@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 
@@ -17,7 +18,7 @@ from ._cli import (
 
 #: The ``train`` options that are estimator parameters, by their parameter names.
 _ESTIMATOR_OPTIONS = (
-    "hidden_layer_sizes", "max_iter", "random_state", "solver", "n_threads", "verbose"
+    "hidden_layer_sizes", "max_iter", "random_state", "solver", "n_threads", "verbose", "progress"
 )
 
 
@@ -41,6 +42,8 @@ def _predict(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
+    if args.plot is not None and importlib.util.find_spec("matplotlib") is None:
+        raise CommandLineError("--plot needs matplotlib: pip install matplotlib")
     run_demo(repeats=max(1, args.repeats), plot=args.plot)
     return 0
 
@@ -78,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--n-threads", type=int, help="threads for the C core (default: OpenMP's)")
     fit.add_argument("--verbose", action="store_true", default=None,
                      help="print the loss per iteration to stderr")
+    fit.add_argument("--progress", action="store_true", default=None,
+                     help="show a progress bar when the fit takes more than a few seconds")
     fit.set_defaults(run=_train)
 
     pred = sub.add_parser(

@@ -30,6 +30,9 @@ from ._data import core_matrix, frame_float_dtype
 from ._layout import glorot_init, pack, unpack
 from ._progress import progress_bar
 
+#: The warning ``fit`` gives when Ctrl-C stops it (scikit-learn's words).
+INTERRUPTED = "Training interrupted by user."
+
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
 # scikit-learn passes scipy's L-BFGS-B ``iprint`` (1 when verbose, else -1) only
@@ -371,7 +374,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                             ConvergenceWarning,
                         )
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
+            warnings.warn(INTERRUPTED)
 
         if early_stopping:
             self.coefs_ = self._best_coefs
@@ -462,7 +465,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         except KeyboardInterrupt:
             # Unlike scikit-learn's L-BFGS, keep a usable model, as its stochastic
             # solvers do: the weights of the last finished evaluation.
-            warnings.warn("Training interrupted by user.")
+            warnings.warn(INTERRUPTED)
             self.n_iter_ = progress["iterations"]
             self.loss_ = float(progress["loss"])
             return

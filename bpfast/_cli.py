@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._base import INTERRUPTED
 from ._classifier import MLPClassifier
 from ._exceptions import ModelFormatError
 from ._persistence import Estimator, PathLike, load, save
@@ -40,9 +41,6 @@ CLASSIFICATION_TARGETS = ("binary", "multiclass", "multilabel-indicator")
 #: An integer target with more distinct values than this is taken for a
 #: quantity (regression) rather than class labels.
 MAX_INTEGER_CLASSES = 50
-
-#: The warning bpfast's ``fit`` gives when Ctrl-C stops it.
-_INTERRUPTED = "Training interrupted by user."
 
 _SHOWN_COLUMNS = 10  # columns listed at most when one is missing
 
@@ -331,7 +329,7 @@ def _fit(estimator: Estimator, X, y, data: PathLike) -> float:
     ``fit`` answers by stopping early with a warning, raises KeyboardInterrupt.
     """
     with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(sys.stderr):
-        warnings.filterwarnings("always", message=_INTERRUPTED)
+        warnings.filterwarnings("always", message=INTERRUPTED)
         start = time.perf_counter()
         try:
             estimator.fit(X, y)
@@ -339,7 +337,7 @@ def _fit(estimator: Estimator, X, y, data: PathLike) -> float:
             raise CommandLineError(f"cannot train on {_quote(data)}: {_reason(exc)}") from None
         seconds = time.perf_counter() - start
     messages = dict.fromkeys(" ".join(str(w.message).split()) for w in caught)
-    if _INTERRUPTED in messages:
+    if INTERRUPTED in messages:
         raise KeyboardInterrupt("training stopped; no model saved")
     for message in messages:
         print(f"bpfast: warning: {message}", file=sys.stderr)

@@ -9,6 +9,7 @@ problem with the user's files must exit with status 2 and one line
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -207,9 +208,10 @@ def test_options_reach_the_estimator(iris, tmp_path, capsys):
     model = tmp_path / "m.bpf"
     code, out, err = run(capsys, "train", iris, "--target", "species", "--out", model,
                          "--hidden", "5,4", "--solver", "sgd", "--max-iter", "3",
-                         "--random-state", "7", "--n-threads", "2", "--verbose")
+                         "--random-state", "7", "--n-threads", "2", "--verbose", "--progress")
     assert code == 0
     params = bpfast.load(model).get_params()
+    assert params["progress"] is True
     assert params["hidden_layer_sizes"] == (5, 4) and params["solver"] == "sgd"
     assert params["max_iter"] == 3 and params["random_state"] == 7
     assert params["n_threads"] == 2 and params["verbose"] is True
@@ -253,6 +255,14 @@ def test_infer_task_categories_and_several_columns():
     assert _cli.infer_task(pd.DataFrame({"x": [0, 1, 1], "y": [1, 0, 1]})) == "classify"
     assert _cli.infer_task(pd.DataFrame({"x": [0, 1, 2], "y": [1, 0, 1]})) == "regress"
     assert _cli.infer_task(pd.DataFrame({"x": ["a", "b", "c"], "y": [1, 0, 1]})) == "regress"
+
+
+def test_demo_plot_without_matplotlib_is_a_one_line_error(monkeypatch, tmp_path, capsys):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "matplotlib" else real_find_spec(name, *a))
+    code, _, err = run(capsys, "demo", "--plot", tmp_path / "loss.png")
+    assert code == 2 and err.strip() == "bpfast: error: --plot needs matplotlib: pip install matplotlib"
 
 
 def test_demo_and_info_remain(capsys):

@@ -54,7 +54,7 @@ say "3. the repaired wheel in a fresh venv without build tools; tests from outsi
 "$work/venv/bin/python" -m pip install --quiet --upgrade pip
 "$work/venv/bin/python" -m pip install --quiet --only-binary=:all: "${repaired[0]}[test]"
 mkdir "$work/run"
-cp -r "$repo/tests" "$work/run/tests"
+cp -r "$repo/tests" "$repo/examples" "$work/run/"
 cd "$work/run"
 "$work/venv/bin/python" - <<'PY'
 import importlib.util, sys
