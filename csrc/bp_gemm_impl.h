@@ -89,7 +89,25 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
             acc[i][1] += ai * b1;
         }
     }
-    for (i = 0; i < BP_MR; ++i) memcpy(ab[i], acc[i], sizeof acc[i]);
+    if (mr == BP_MR && nr == BP_NR) { /* a full tile: straight from the registers to C */
+        for (i = 0; i < BP_MR; ++i) {
+            REAL *ci = c + i * ldc;
+            if (accumulate) {
+                vec c0, c1;
+                memcpy(&c0, ci, sizeof c0);
+                memcpy(&c1, ci + LANES, sizeof c1);
+                acc[i][0] = c0 + acc[i][0];
+                acc[i][1] = c1 + acc[i][1];
+            }
+            memcpy(ci, &acc[i][0], sizeof acc[i][0]);
+            memcpy(ci + LANES, &acc[i][1], sizeof acc[i][1]);
+        }
+        return;
+    }
+    for (i = 0; i < BP_MR; ++i) {
+        memcpy(ab[i], &acc[i][0], sizeof acc[i][0]);
+        memcpy(ab[i] + LANES, &acc[i][1], sizeof acc[i][1]);
+    }
 #elif defined(BP_INTRINSICS)
     enum { LANES = BP_VBYTES / (int)sizeof(REAL) };
     bp_vec acc[BP_MR][2], b0, b1, ai;
@@ -103,6 +121,18 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
             acc[i][0] = BP_V(MADD)(acc[i][0], ai, b0);
             acc[i][1] = BP_V(MADD)(acc[i][1], ai, b1);
         }
+    }
+    if (mr == BP_MR && nr == BP_NR) { /* a full tile: straight from the registers to C */
+        for (i = 0; i < BP_MR; ++i) {
+            REAL *ci = c + i * ldc;
+            if (accumulate) {
+                acc[i][0] = BP_V(ADD)(BP_V(LOAD)(ci), acc[i][0]);
+                acc[i][1] = BP_V(ADD)(BP_V(LOAD)(ci + LANES), acc[i][1]);
+            }
+            BP_V(STORE)(ci, acc[i][0]);
+            BP_V(STORE)(ci + LANES, acc[i][1]);
+        }
+        return;
     }
     for (i = 0; i < BP_MR; ++i) {
         BP_V(STORE)(ab[i], acc[i][0]);

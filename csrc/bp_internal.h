@@ -65,6 +65,8 @@ typedef __m512d bp_vf64;
 #define BP_VSET1_F64 _mm512_set1_pd
 #define BP_VZERO_F32 _mm512_setzero_ps
 #define BP_VZERO_F64 _mm512_setzero_pd
+#define BP_VADD_F32 _mm512_add_ps
+#define BP_VADD_F64 _mm512_add_pd
 #define BP_VMADD_F32(c, a, b) _mm512_fmadd_ps(a, b, c)
 #define BP_VMADD_F64(c, a, b) _mm512_fmadd_pd(a, b, c)
 #elif defined(__AVX2__)
@@ -78,6 +80,8 @@ typedef __m256d bp_vf64;
 #define BP_VSET1_F64 _mm256_set1_pd
 #define BP_VZERO_F32 _mm256_setzero_ps
 #define BP_VZERO_F64 _mm256_setzero_pd
+#define BP_VADD_F32 _mm256_add_ps
+#define BP_VADD_F64 _mm256_add_pd
 #define BP_VMADD_F32(c, a, b) _mm256_fmadd_ps(a, b, c)
 #define BP_VMADD_F64(c, a, b) _mm256_fmadd_pd(a, b, c)
 #else
@@ -91,6 +95,8 @@ typedef __m128d bp_vf64;
 #define BP_VSET1_F64 _mm_set1_pd
 #define BP_VZERO_F32 _mm_setzero_ps
 #define BP_VZERO_F64 _mm_setzero_pd
+#define BP_VADD_F32 _mm_add_ps
+#define BP_VADD_F64 _mm_add_pd
 #define BP_VMADD_F32(c, a, b) _mm_add_ps(c, _mm_mul_ps(a, b))
 #define BP_VMADD_F64(c, a, b) _mm_add_pd(c, _mm_mul_pd(a, b))
 #endif

@@ -437,17 +437,20 @@ def test_ctrl_c_during_fit_saves_nothing(iris, tmp_path, capsys, monkeypatch):
 # ------------------------------------------------------------ child processes
 
 
-def bpfast_command(*argv) -> subprocess.CompletedProcess:
+# Children start in a directory outside the checkout, so that `python -m bpfast` imports
+# the installed package, not the source folder (which has no compiled core).
+def bpfast_command(*argv, cwd) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "bpfast", *map(os.fspath, argv)],
-                          capture_output=True, text=True, timeout=120, check=False)
+                          capture_output=True, text=True, timeout=120, check=False, cwd=cwd)
 
 
 def test_command_line_end_to_end(iris, tmp_path):
     model = tmp_path / "m.bpf"
-    done = bpfast_command("train", iris, "--target", "species", "--out", model, *FIT)
+    done = bpfast_command("train", iris, "--target", "species", "--out", model, *FIT,
+                          cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "" and "150 rows x 4 features" in done.stderr
-    done = bpfast_command("predict", model, iris)
+    done = bpfast_command("predict", model, iris, cwd=tmp_path)
     assert done.returncode == 0 and done.stderr == ""
     frame = read_csv(iris)
     assert_array_equal(read_csv(done.stdout)["prediction"],
@@ -464,7 +467,7 @@ def test_command_line_ctrl_c(tmp_path):
     child = subprocess.Popen(
         [sys.executable, "-m", "bpfast", "train", data, "--target", "y", "--out", model,
          "--max-iter", "100000", "--n-threads", "1", "--verbose"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )
     try:
         first = child.stderr.readline()  # verbose lines go to stderr: fit has started
