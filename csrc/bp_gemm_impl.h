@@ -46,20 +46,35 @@ static void SFX(pack_a_strip)(ptrdiff_t s, ptrdiff_t m, ptrdiff_t kc, const REAL
     }
 }
 
-/* pack strip s of B (depth [0, kc) x columns [s*NR, s*NR+NR)) as pb_s[p][j], zero padded */
+/* pack strip s of B (depth [0, kc) x columns [s*NR, s*NR+NR)) as pb_s[p][j], zero padded;
+ * for B read down its columns (bcs != 1), where each strip's columns are contiguous */
 static void SFX(pack_b_strip)(ptrdiff_t s, ptrdiff_t kc, ptrdiff_t nc, const REAL *b,
                               ptrdiff_t brs, ptrdiff_t bcs, REAL *BP_RESTRICT pb)
 {
     ptrdiff_t j0 = s * BP_NR, nr = nc - j0 < BP_NR ? nc - j0 : BP_NR, p, j;
     REAL *dst = pb + s * BP_NR * kc;
     const REAL *src = b + j0 * bcs;
-    if (nr == BP_NR && bcs == 1) {
-        for (p = 0; p < kc; ++p)
-            for (j = 0; j < BP_NR; ++j) dst[p * BP_NR + j] = src[p * brs + j];
-    } else {
-        for (p = 0; p < kc; ++p)
-            for (j = 0; j < BP_NR; ++j)
-                dst[p * BP_NR + j] = j < nr ? src[p * brs + j * bcs] : (REAL)0;
+    for (p = 0; p < kc; ++p)
+        for (j = 0; j < BP_NR; ++j) dst[p * BP_NR + j] = j < nr ? src[p * brs + j * bcs] : (REAL)0;
+}
+
+/* pack rows [p0, p1) of a row-major B panel (depth kc x nc columns) into every strip:
+ * each row is read once, front to back, and each strip receives whole NR-wide rows.
+ * (Walking one strip down all kc rows instead touches a new page per row.) */
+static void SFX(pack_b_rows)(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t kc, ptrdiff_t nc,
+                             const REAL *b, ptrdiff_t brs, REAL *BP_RESTRICT pb)
+{
+    ptrdiff_t p, j0, j;
+    for (p = p0; p < p1; ++p) {
+        const REAL *row = b + p * brs;
+        for (j0 = 0; j0 < nc; j0 += BP_NR) {
+            REAL *dst = pb + j0 * kc + p * BP_NR;
+            if (nc - j0 >= BP_NR) {
+                memcpy(dst, row + j0, sizeof(REAL) * BP_NR);
+            } else {
+                for (j = 0; j < BP_NR; ++j) dst[j] = j0 + j < nc ? row[j0 + j] : (REAL)0;
+            }
+        }
     }
 }
 
@@ -213,7 +228,10 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
     int nt = bp_threads_for(net, (double)m * (double)n * (double)k);
     const ptrdiff_t n_ir = (m + BP_MR - 1) / BP_MR;
     const ptrdiff_t ir_per_block = BP_MC / BP_MR, n_ib = (n_ir + ir_per_block - 1) / ir_per_block;
-    const int direct_a = acs == 1;
+    /* Row-major A is read in place while its rows are short: the micro-kernel's MR row
+     * streams then share few cache sets. Long rows (deep products) are packed, which
+     * pays for itself over the many strips of B that reuse each packed block. */
+    const int direct_a = acs == 1 && (k < BP_PACK_A_DEPTH || n < BP_PACK_A_DEPTH);
 
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
@@ -242,11 +260,20 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
             for (pc = 0; pc < k; pc += BP_KC) {
                 const ptrdiff_t kc = k - pc < BP_KC ? k - pc : BP_KC;
                 const int acc = accumulate || pc > 0, last = pc + kc >= k;
+                if (bcs == 1) {
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-                for (s = 0; s < n_jr; ++s)
-                    SFX(pack_b_strip)(s, kc, nc, b + pc * brs + jc * bcs, brs, bcs, pb);
+                    for (s = 0; s < kc; s += BP_PACK_ROWS)
+                        SFX(pack_b_rows)(s, kc - s < BP_PACK_ROWS ? kc : s + BP_PACK_ROWS, kc, nc,
+                                         b + pc * brs + jc, brs, pb);
+                } else {
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+                    for (s = 0; s < n_jr; ++s)
+                        SFX(pack_b_strip)(s, kc, nc, b + pc * brs + jc * bcs, brs, bcs, pb);
+                }
                 /* Row-major A is read in place; A read down its columns (the
                  * weight-gradient product) is packed so each strip is contiguous. */
                 if (!direct_a) {

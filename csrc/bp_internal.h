@@ -37,6 +37,8 @@
 #define BP_KC 512
 #define BP_MC 120   /* a multiple of every variant's MR */
 #define BP_SMALL_M 4 /* products with at most this many rows skip packing */
+#define BP_PACK_A_DEPTH 256 /* row-major A is packed when k and n both reach this */
+#define BP_PACK_ROWS 16 /* rows of B per work item when packing row-major B */
 #define BP_NC 1024
 /* Bounds over every variant's tile, for sizing the packing buffers. */
 #define BP_MR_ALLOC 8

@@ -21,7 +21,8 @@ def _linear_net(n_in, n_out, dtype, isa="auto", n_threads=1, max_rows=4096):
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-5)])
 @pytest.mark.parametrize(
     "m, k, n",
-    [(1, 1, 1), (7, 3, 5), (13, 300, 17), (200, 64, 100), (5, 513, 33), (3, 20, 1100)],
+    [(1, 1, 1), (7, 3, 5), (13, 300, 17), (200, 64, 100), (5, 513, 33), (3, 20, 1100),
+     (50, 600, 270)],  # the last: deep and wide, so row-major A is packed too
 )
 def test_product_matches_numpy(isa, dtype, rtol, m, k, n):
     # A 0-hidden-layer identity network predicts X W + b: the GEMM with every
