@@ -44,6 +44,11 @@ _LBFGS_TAKES_IPRINT = sp_version < parse_version("1.15")
 _BLOCK_ROWS = 4096
 
 
+# More threads than a few per CPU only costs; read once (os.cpu_count is a system call
+# that a one-row predict would otherwise pay every time).
+_MAX_THREADS = 4 * (os.cpu_count() or 1)
+
+
 def _resolve_n_threads(n_threads) -> int:
     """Threads for the core: ``n_threads``, or what OpenMP would use by default.
 
@@ -54,9 +59,9 @@ def _resolve_n_threads(n_threads) -> int:
     if forked_child():
         return 1
     if n_threads is not None:
-        # More threads than a few per CPU only costs (results do not depend on
-        # the count), and a runtime asked for thousands may fail to create them.
-        return min(int(n_threads), 4 * (os.cpu_count() or 1))
+        # Results do not depend on the count, and a runtime asked for thousands
+        # of threads may fail to create them.
+        return min(int(n_threads), _MAX_THREADS)
     return max(1, _core.max_threads())
 
 

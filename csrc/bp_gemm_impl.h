@@ -80,10 +80,13 @@ static void SFX(pack_b_rows)(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t kc, ptrdiff_t
 
 /* One MR x NR tile of C from A (element (i,p) at a[i*ars + p*acs]: a packed strip
  * has ars = 1, acs = MR; row-major A is read in place with ars = lda, acs = 1) and
- * a packed strip of B. Rows of A past mr repeat row 0 (read, never written). */
+ * a packed strip of B. Rows of A past mr repeat row 0 (read, never written).
+ * C = [C +] A B [+ bias]: the bias (the tile's nr entries, or NULL) is added to each
+ * row last, as the epilogue would, while the tile is still in registers. */
 static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t ars,
                               ptrdiff_t acs, const REAL *BP_RESTRICT pb, REAL *c,
-                              ptrdiff_t ldc, ptrdiff_t mr, ptrdiff_t nr, int accumulate)
+                              ptrdiff_t ldc, ptrdiff_t mr, ptrdiff_t nr, int accumulate,
+                              const REAL *bias)
 {
     REAL ab[BP_MR][BP_NR];
     ptrdiff_t off[BP_MR];
@@ -105,6 +108,11 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
         }
     }
     if (mr == BP_MR && nr == BP_NR) { /* a full tile: straight from the registers to C */
+        vec bias0 = {0}, bias1 = {0};
+        if (bias != NULL) {
+            memcpy(&bias0, bias, sizeof bias0);
+            memcpy(&bias1, bias + LANES, sizeof bias1);
+        }
         for (i = 0; i < BP_MR; ++i) {
             REAL *ci = c + i * ldc;
             if (accumulate) {
@@ -113,6 +121,10 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
                 memcpy(&c1, ci + LANES, sizeof c1);
                 acc[i][0] = c0 + acc[i][0];
                 acc[i][1] = c1 + acc[i][1];
+            }
+            if (bias != NULL) {
+                acc[i][0] = acc[i][0] + bias0;
+                acc[i][1] = acc[i][1] + bias1;
             }
             memcpy(ci, &acc[i][0], sizeof acc[i][0]);
             memcpy(ci + LANES, &acc[i][1], sizeof acc[i][1]);
@@ -138,11 +150,20 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
         }
     }
     if (mr == BP_MR && nr == BP_NR) { /* a full tile: straight from the registers to C */
+        bp_vec bias0 = BP_V(ZERO)(), bias1 = BP_V(ZERO)();
+        if (bias != NULL) {
+            bias0 = BP_V(LOAD)(bias);
+            bias1 = BP_V(LOAD)(bias + LANES);
+        }
         for (i = 0; i < BP_MR; ++i) {
             REAL *ci = c + i * ldc;
             if (accumulate) {
                 acc[i][0] = BP_V(ADD)(BP_V(LOAD)(ci), acc[i][0]);
                 acc[i][1] = BP_V(ADD)(BP_V(LOAD)(ci + LANES), acc[i][1]);
+            }
+            if (bias != NULL) {
+                acc[i][0] = BP_V(ADD)(acc[i][0], bias0);
+                acc[i][1] = BP_V(ADD)(acc[i][1], bias1);
             }
             BP_V(STORE)(ci, acc[i][0]);
             BP_V(STORE)(ci + LANES, acc[i][1]);
@@ -164,20 +185,20 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
         }
     }
 #endif
-    if (accumulate) {
-        for (i = 0; i < mr; ++i)
-            for (j = 0; j < nr; ++j) c[i * ldc + j] += ab[i][j];
-    } else {
-        for (i = 0; i < mr; ++i)
-            for (j = 0; j < nr; ++j) c[i * ldc + j] = ab[i][j];
-    }
+    for (i = 0; i < mr; ++i)
+        for (j = 0; j < nr; ++j) {
+            REAL v = accumulate ? c[i * ldc + j] + ab[i][j] : ab[i][j];
+            c[i * ldc + j] = bias != NULL ? v + bias[j] : v;
+        }
 }
 
+/* the epilogue on a finished tile; add_bias is 0 when the micro-kernel added it */
 static void SFX(apply_epilogue)(const SFX(epilogue) *ep, REAL *c, ptrdiff_t ldc,
-                                ptrdiff_t i0, ptrdiff_t j0, ptrdiff_t mr, ptrdiff_t nr)
+                                ptrdiff_t i0, ptrdiff_t j0, ptrdiff_t mr, ptrdiff_t nr,
+                                int add_bias)
 {
     ptrdiff_t i, j;
-    if (ep->bias != NULL)
+    if (add_bias && ep->bias != NULL)
         for (i = 0; i < mr; ++i)
             for (j = 0; j < nr; ++j) c[i * ldc + j] += ep->bias[j0 + j];
     if (ep->act >= 0) SFX(activate)(ep->act, c, mr, nr, ldc);
@@ -213,7 +234,7 @@ static void SFX(gemm_small)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL *a
                 else
                     for (j = 0; j < nc; ++j) ci[jc + j] = tmp[j];
             }
-            if (ep != NULL) SFX(apply_epilogue)(ep, ci + jc, ldc, i, jc, 1, nc);
+            if (ep != NULL) SFX(apply_epilogue)(ep, ci + jc, ldc, i, jc, 1, nc, 1);
         }
     }
 }
@@ -239,7 +260,7 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
         if (!accumulate)
             for (i = 0; i < m; ++i)
                 for (j = 0; j < n; ++j) c[i * ldc + j] = 0;
-        if (ep != NULL) SFX(apply_epilogue)(ep, c, ldc, 0, 0, m, n);
+        if (ep != NULL) SFX(apply_epilogue)(ep, c, ldc, 0, 0, m, n, 1);
         return;
     }
     if (m <= BP_SMALL_M && bcs == 1) {
@@ -260,6 +281,7 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
             for (pc = 0; pc < k; pc += BP_KC) {
                 const ptrdiff_t kc = k - pc < BP_KC ? k - pc : BP_KC;
                 const int acc = accumulate || pc > 0, last = pc + kc >= k;
+                const REAL *bias = last && ep != NULL ? ep->bias : NULL;
                 if (bcs == 1) {
 #ifdef _OPENMP
 #pragma omp for schedule(static)
@@ -297,12 +319,13 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                         REAL *ct = c + i0 * ldc + jc + j0;
                         if (direct_a)
                             SFX(micro_kernel)(kc, a + i0 * ars + pc, ars, 1, pb + jr * BP_NR * kc,
-                                              ct, ldc, mr, nr, acc);
+                                              ct, ldc, mr, nr, acc, bias ? bias + jc + j0 : NULL);
                         else
                             SFX(micro_kernel)(kc, pa + ir * BP_MR * kc, 1, BP_MR,
-                                              pb + jr * BP_NR * kc, ct, ldc, mr, nr, acc);
+                                              pb + jr * BP_NR * kc, ct, ldc, mr, nr, acc,
+                                              bias ? bias + jc + j0 : NULL);
                         if (last && ep != NULL)
-                            SFX(apply_epilogue)(ep, ct, ldc, i0, jc + j0, mr, nr);
+                            SFX(apply_epilogue)(ep, ct, ldc, i0, jc + j0, mr, nr, 0);
                     }
                 }
             }
