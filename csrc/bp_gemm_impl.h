@@ -81,12 +81,13 @@ static void SFX(pack_b_rows)(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t kc, ptrdiff_t
 /* One MR x NR tile of C from A (element (i,p) at a[i*ars + p*acs]: a packed strip
  * has ars = 1, acs = MR; row-major A is read in place with ars = lda, acs = 1) and
  * a packed strip of B. Rows of A past mr repeat row 0 (read, never written).
- * C = [C +] A B [+ bias]: the bias (the tile's nr entries, or NULL) is added to each
- * row last, as the epilogue would, while the tile is still in registers. */
+ * C = relu?([C +] A B [+ bias]): the bias (the tile's nr entries, or NULL) is added to
+ * each row and then ReLU applied (when relu is set), in the epilogue's order, while the
+ * tile is still in registers. */
 static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t ars,
                               ptrdiff_t acs, const REAL *BP_RESTRICT pb, REAL *c,
                               ptrdiff_t ldc, ptrdiff_t mr, ptrdiff_t nr, int accumulate,
-                              const REAL *bias)
+                              const REAL *bias, int relu)
 {
     REAL ab[BP_MR][BP_NR];
     ptrdiff_t off[BP_MR];
@@ -94,6 +95,7 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
     for (i = 0; i < BP_MR; ++i) off[i] = i < mr ? i * ars : 0;
 #ifdef BP_VECTOR_EXT
     typedef REAL vec __attribute__((vector_size(BP_VBYTES)));
+    typedef BP_IREAL ivec __attribute__((vector_size(BP_VBYTES)));
     enum { LANES = BP_VBYTES / (int)sizeof(REAL) };
     vec acc[BP_MR][2], b0, b1;
     for (i = 0; i < BP_MR; ++i) acc[i][0] = acc[i][1] = (vec){0};
@@ -125,6 +127,14 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
             if (bias != NULL) {
                 acc[i][0] = acc[i][0] + bias0;
                 acc[i][1] = acc[i][1] + bias1;
+            }
+            if (relu) { /* max(z, 0) with NaN kept: clear the lanes that are <= 0 */
+                const vec zero = {0};
+                ptrdiff_t h;
+                for (h = 0; h < 2; ++h) {
+                    const vec z = acc[i][h];
+                    acc[i][h] = (vec)((ivec)z & ((ivec)(z > zero) | (ivec)(z != z)));
+                }
             }
             memcpy(ci, &acc[i][0], sizeof acc[i][0]);
             memcpy(ci + LANES, &acc[i][1], sizeof acc[i][1]);
@@ -165,6 +175,10 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
                 acc[i][0] = BP_V(ADD)(acc[i][0], bias0);
                 acc[i][1] = BP_V(ADD)(acc[i][1], bias1);
             }
+            if (relu) {
+                acc[i][0] = BP_V(RELU)(acc[i][0]);
+                acc[i][1] = BP_V(RELU)(acc[i][1]);
+            }
             BP_V(STORE)(ci, acc[i][0]);
             BP_V(STORE)(ci + LANES, acc[i][1]);
         }
@@ -188,20 +202,23 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
     for (i = 0; i < mr; ++i)
         for (j = 0; j < nr; ++j) {
             REAL v = accumulate ? c[i * ldc + j] + ab[i][j] : ab[i][j];
-            c[i * ldc + j] = bias != NULL ? v + bias[j] : v;
+            if (bias != NULL) v += bias[j];
+            c[i * ldc + j] = !relu || v > 0 || v != v ? v : (REAL)0;
         }
 }
 
-/* the epilogue on a finished tile; add_bias is 0 when the micro-kernel added it */
+/* the epilogue on a finished tile; in_kernel: the micro-kernel has added the bias and
+ * applied a ReLU activation already */
 static void SFX(apply_epilogue)(const SFX(epilogue) *ep, REAL *c, ptrdiff_t ldc,
                                 ptrdiff_t i0, ptrdiff_t j0, ptrdiff_t mr, ptrdiff_t nr,
-                                int add_bias)
+                                int in_kernel)
 {
     ptrdiff_t i, j;
-    if (add_bias && ep->bias != NULL)
+    if (!in_kernel && ep->bias != NULL)
         for (i = 0; i < mr; ++i)
             for (j = 0; j < nr; ++j) c[i * ldc + j] += ep->bias[j0 + j];
-    if (ep->act >= 0) SFX(activate)(ep->act, c, mr, nr, ldc);
+    if (ep->act >= 0 && !(in_kernel && ep->act == BP_ACT_RELU))
+        SFX(activate)(ep->act, c, mr, nr, ldc);
     if (ep->da != NULL)
         SFX(activation_derivative)(ep->da_act, ep->da + i0 * ep->ld_da + j0, ep->ld_da, c, mr, nr,
                                    ldc);
@@ -234,7 +251,7 @@ static void SFX(gemm_small)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL *a
                 else
                     for (j = 0; j < nc; ++j) ci[jc + j] = tmp[j];
             }
-            if (ep != NULL) SFX(apply_epilogue)(ep, ci + jc, ldc, i, jc, 1, nc, 1);
+            if (ep != NULL) SFX(apply_epilogue)(ep, ci + jc, ldc, i, jc, 1, nc, 0);
         }
     }
 }
@@ -260,7 +277,7 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
         if (!accumulate)
             for (i = 0; i < m; ++i)
                 for (j = 0; j < n; ++j) c[i * ldc + j] = 0;
-        if (ep != NULL) SFX(apply_epilogue)(ep, c, ldc, 0, 0, m, n, 1);
+        if (ep != NULL) SFX(apply_epilogue)(ep, c, ldc, 0, 0, m, n, 0);
         return;
     }
     if (m <= BP_SMALL_M && bcs == 1) {
@@ -282,6 +299,7 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                 const ptrdiff_t kc = k - pc < BP_KC ? k - pc : BP_KC;
                 const int acc = accumulate || pc > 0, last = pc + kc >= k;
                 const REAL *bias = last && ep != NULL ? ep->bias : NULL;
+                const int relu = last && ep != NULL && ep->act == BP_ACT_RELU;
                 if (bcs == 1) {
 #ifdef _OPENMP
 #pragma omp for schedule(static)
@@ -319,13 +337,14 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                         REAL *ct = c + i0 * ldc + jc + j0;
                         if (direct_a)
                             SFX(micro_kernel)(kc, a + i0 * ars + pc, ars, 1, pb + jr * BP_NR * kc,
-                                              ct, ldc, mr, nr, acc, bias ? bias + jc + j0 : NULL);
+                                              ct, ldc, mr, nr, acc, bias ? bias + jc + j0 : NULL,
+                                              relu);
                         else
                             SFX(micro_kernel)(kc, pa + ir * BP_MR * kc, 1, BP_MR,
                                               pb + jr * BP_NR * kc, ct, ldc, mr, nr, acc,
-                                              bias ? bias + jc + j0 : NULL);
+                                              bias ? bias + jc + j0 : NULL, relu);
                         if (last && ep != NULL)
-                            SFX(apply_epilogue)(ep, ct, ldc, i0, jc + j0, mr, nr, 0);
+                            SFX(apply_epilogue)(ep, ct, ldc, i0, jc + j0, mr, nr, 1);
                     }
                 }
             }

@@ -23,6 +23,7 @@
 #define BP_EPS FLT_EPSILON
 #define BP_V(name) BP_V##name##_F32
 #define bp_vec bp_vf32
+#define BP_IREAL int32_t
 #include "bp_act_impl.h"
 #include "bp_gemm_impl.h"
 #include "bp_impl.h"
@@ -35,6 +36,7 @@
 #undef BP_EPS
 #undef BP_V
 #undef bp_vec
+#undef BP_IREAL
 
 /* ---- float64 ---- */
 #define REAL double
@@ -46,6 +48,7 @@
 #define BP_EPS DBL_EPSILON
 #define BP_V(name) BP_V##name##_F64
 #define bp_vec bp_vf64
+#define BP_IREAL int64_t
 #include "bp_act_impl.h"
 #include "bp_gemm_impl.h"
 #include "bp_impl.h"
