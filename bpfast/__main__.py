@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 
@@ -42,8 +41,13 @@ def _predict(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
-    if args.plot is not None and importlib.util.find_spec("matplotlib") is None:
-        raise CommandLineError("--plot needs matplotlib: pip install matplotlib")
+    if args.plot is not None:
+        from ._plotting import _matplotlib
+
+        try:
+            _matplotlib()
+        except ImportError as exc:
+            raise CommandLineError(f"--plot: {exc}") from None
     run_demo(repeats=max(1, args.repeats), plot=args.plot)
     return 0
 

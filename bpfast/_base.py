@@ -448,10 +448,8 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
 
         def count_iteration(_):
             progress["iterations"] += 1
-
-        def count_and_show_iteration(_):
-            progress["iterations"] += 1
-            bar.update(progress["iterations"], progress["loss"])
+            if bar is not None:
+                bar.update(progress["iterations"], progress["loss"])
 
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         if _LBFGS_TAKES_IPRINT:  # scikit-learn's verbose output, where scipy prints it
@@ -464,7 +462,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                     slab.astype(np.float64),
                     method="L-BFGS-B",
                     jac=True,
-                    callback=count_iteration if bar is None else count_and_show_iteration,
+                    callback=count_iteration,
                     options=options,
                 )
         except KeyboardInterrupt:
@@ -592,8 +590,8 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         A plain ``sklearn.neural_network.MLPClassifier`` or ``MLPRegressor``
         with the parameters scikit-learn has (all but ``n_threads`` and
         ``progress``) and, if this estimator is fitted, copies of its fitted
-        attributes: it predicts the same values (up to rounding from a different order of summation)
-        and, for the 'sgd' and 'adam' solvers, continues training with
+        attributes: it predicts the same values (up to rounding from a
+        different order of summation) and, for the 'sgd' and 'adam' solvers, continues training with
         ``partial_fit`` from the same optimizer state. Tools that know only
         scikit-learn's classes (skl2onnx, for one) accept it.
 

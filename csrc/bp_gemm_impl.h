@@ -78,6 +78,43 @@ static void SFX(pack_b_rows)(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t kc, ptrdiff_t
     }
 }
 
+#ifdef BP_VECTORS
+/* The micro-kernel's vector operations, from GCC/Clang vector extensions or from
+ * intrinsics (bp_internal.h); both do the same IEEE operations in the same order. */
+#ifdef BP_VECTOR_EXT
+typedef REAL SFX(vec) __attribute__((vector_size(BP_VBYTES)));
+typedef BP_IREAL SFX(ivec) __attribute__((vector_size(BP_VBYTES)));
+static inline SFX(vec) SFX(vzero)(void) { return (SFX(vec)){0}; }
+static inline SFX(vec) SFX(vload)(const REAL *p)
+{
+    SFX(vec) v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void SFX(vstore)(REAL *p, SFX(vec) v) { memcpy(p, &v, sizeof v); }
+static inline SFX(vec) SFX(vadd)(SFX(vec) x, SFX(vec) y) { return x + y; }
+/* c + a b for a scalar a (one FMA where the variant's flags allow contraction) */
+static inline SFX(vec) SFX(vmadd)(SFX(vec) c, REAL a, SFX(vec) b) { return c + a * b; }
+/* max(z, 0) with NaN kept: clear the lanes that are <= 0 */
+static inline SFX(vec) SFX(vrelu)(SFX(vec) z)
+{
+    const SFX(vec) zero = {0};
+    return (SFX(vec))((SFX(ivec))z & ((SFX(ivec))(z > zero) | (SFX(ivec))(z != z)));
+}
+#else
+typedef bp_vec SFX(vec);
+static inline SFX(vec) SFX(vzero)(void) { return BP_V(ZERO)(); }
+static inline SFX(vec) SFX(vload)(const REAL *p) { return BP_V(LOAD)(p); }
+static inline void SFX(vstore)(REAL *p, SFX(vec) v) { BP_V(STORE)(p, v); }
+static inline SFX(vec) SFX(vadd)(SFX(vec) x, SFX(vec) y) { return BP_V(ADD)(x, y); }
+static inline SFX(vec) SFX(vmadd)(SFX(vec) c, REAL a, SFX(vec) b)
+{
+    return BP_V(MADD)(c, BP_V(SET1)(a), b);
+}
+static inline SFX(vec) SFX(vrelu)(SFX(vec) z) { return BP_V(RELU)(z); }
+#endif
+#endif
+
 /* One MR x NR tile of C from A (element (i,p) at a[i*ars + p*acs]: a packed strip
  * has ars = 1, acs = MR; row-major A is read in place with ars = lda, acs = 1) and
  * a packed strip of B. Rows of A past mr repeat row 0 (read, never written).
@@ -93,100 +130,48 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
     ptrdiff_t off[BP_MR];
     ptrdiff_t p, i, j;
     for (i = 0; i < BP_MR; ++i) off[i] = i < mr ? i * ars : 0;
-#ifdef BP_VECTOR_EXT
-    typedef REAL vec __attribute__((vector_size(BP_VBYTES)));
-    typedef BP_IREAL ivec __attribute__((vector_size(BP_VBYTES)));
+#ifdef BP_VECTORS
     enum { LANES = BP_VBYTES / (int)sizeof(REAL) };
-    vec acc[BP_MR][2], b0, b1;
-    for (i = 0; i < BP_MR; ++i) acc[i][0] = acc[i][1] = (vec){0};
+    SFX(vec) acc[BP_MR][2], b0, b1;
+    for (i = 0; i < BP_MR; ++i) acc[i][0] = acc[i][1] = SFX(vzero)();
     for (p = 0; p < kc; ++p) {
         const REAL *ap = a + p * acs;
-        memcpy(&b0, pb + p * BP_NR, sizeof b0);
-        memcpy(&b1, pb + p * BP_NR + LANES, sizeof b1);
+        b0 = SFX(vload)(pb + p * BP_NR);
+        b1 = SFX(vload)(pb + p * BP_NR + LANES);
         for (i = 0; i < BP_MR; ++i) {
             const REAL ai = ap[off[i]];
-            acc[i][0] += ai * b0;
-            acc[i][1] += ai * b1;
+            acc[i][0] = SFX(vmadd)(acc[i][0], ai, b0);
+            acc[i][1] = SFX(vmadd)(acc[i][1], ai, b1);
         }
     }
     if (mr == BP_MR && nr == BP_NR) { /* a full tile: straight from the registers to C */
-        vec bias0 = {0}, bias1 = {0};
+        SFX(vec) bias0 = SFX(vzero)(), bias1 = SFX(vzero)();
         if (bias != NULL) {
-            memcpy(&bias0, bias, sizeof bias0);
-            memcpy(&bias1, bias + LANES, sizeof bias1);
+            bias0 = SFX(vload)(bias);
+            bias1 = SFX(vload)(bias + LANES);
         }
         for (i = 0; i < BP_MR; ++i) {
             REAL *ci = c + i * ldc;
             if (accumulate) {
-                vec c0, c1;
-                memcpy(&c0, ci, sizeof c0);
-                memcpy(&c1, ci + LANES, sizeof c1);
-                acc[i][0] = c0 + acc[i][0];
-                acc[i][1] = c1 + acc[i][1];
+                acc[i][0] = SFX(vadd)(SFX(vload)(ci), acc[i][0]);
+                acc[i][1] = SFX(vadd)(SFX(vload)(ci + LANES), acc[i][1]);
             }
             if (bias != NULL) {
-                acc[i][0] = acc[i][0] + bias0;
-                acc[i][1] = acc[i][1] + bias1;
-            }
-            if (relu) { /* max(z, 0) with NaN kept: clear the lanes that are <= 0 */
-                const vec zero = {0};
-                ptrdiff_t h;
-                for (h = 0; h < 2; ++h) {
-                    const vec z = acc[i][h];
-                    acc[i][h] = (vec)((ivec)z & ((ivec)(z > zero) | (ivec)(z != z)));
-                }
-            }
-            memcpy(ci, &acc[i][0], sizeof acc[i][0]);
-            memcpy(ci + LANES, &acc[i][1], sizeof acc[i][1]);
-        }
-        return;
-    }
-    for (i = 0; i < BP_MR; ++i) {
-        memcpy(ab[i], &acc[i][0], sizeof acc[i][0]);
-        memcpy(ab[i] + LANES, &acc[i][1], sizeof acc[i][1]);
-    }
-#elif defined(BP_INTRINSICS)
-    enum { LANES = BP_VBYTES / (int)sizeof(REAL) };
-    bp_vec acc[BP_MR][2], b0, b1, ai;
-    for (i = 0; i < BP_MR; ++i) acc[i][0] = acc[i][1] = BP_V(ZERO)();
-    for (p = 0; p < kc; ++p) {
-        const REAL *ap = a + p * acs;
-        b0 = BP_V(LOAD)(pb + p * BP_NR);
-        b1 = BP_V(LOAD)(pb + p * BP_NR + LANES);
-        for (i = 0; i < BP_MR; ++i) {
-            ai = BP_V(SET1)(ap[off[i]]);
-            acc[i][0] = BP_V(MADD)(acc[i][0], ai, b0);
-            acc[i][1] = BP_V(MADD)(acc[i][1], ai, b1);
-        }
-    }
-    if (mr == BP_MR && nr == BP_NR) { /* a full tile: straight from the registers to C */
-        bp_vec bias0 = BP_V(ZERO)(), bias1 = BP_V(ZERO)();
-        if (bias != NULL) {
-            bias0 = BP_V(LOAD)(bias);
-            bias1 = BP_V(LOAD)(bias + LANES);
-        }
-        for (i = 0; i < BP_MR; ++i) {
-            REAL *ci = c + i * ldc;
-            if (accumulate) {
-                acc[i][0] = BP_V(ADD)(BP_V(LOAD)(ci), acc[i][0]);
-                acc[i][1] = BP_V(ADD)(BP_V(LOAD)(ci + LANES), acc[i][1]);
-            }
-            if (bias != NULL) {
-                acc[i][0] = BP_V(ADD)(acc[i][0], bias0);
-                acc[i][1] = BP_V(ADD)(acc[i][1], bias1);
+                acc[i][0] = SFX(vadd)(acc[i][0], bias0);
+                acc[i][1] = SFX(vadd)(acc[i][1], bias1);
             }
             if (relu) {
-                acc[i][0] = BP_V(RELU)(acc[i][0]);
-                acc[i][1] = BP_V(RELU)(acc[i][1]);
+                acc[i][0] = SFX(vrelu)(acc[i][0]);
+                acc[i][1] = SFX(vrelu)(acc[i][1]);
             }
-            BP_V(STORE)(ci, acc[i][0]);
-            BP_V(STORE)(ci + LANES, acc[i][1]);
+            SFX(vstore)(ci, acc[i][0]);
+            SFX(vstore)(ci + LANES, acc[i][1]);
         }
         return;
     }
     for (i = 0; i < BP_MR; ++i) {
-        BP_V(STORE)(ab[i], acc[i][0]);
-        BP_V(STORE)(ab[i] + LANES, acc[i][1]);
+        SFX(vstore)(ab[i], acc[i][0]);
+        SFX(vstore)(ab[i] + LANES, acc[i][1]);
     }
 #else
     for (i = 0; i < BP_MR; ++i)
@@ -314,8 +299,8 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                     for (s = 0; s < n_jr; ++s)
                         SFX(pack_b_strip)(s, kc, nc, b + pc * brs + jc * bcs, brs, bcs, pb);
                 }
-                /* Row-major A is read in place; A read down its columns (the
-                 * weight-gradient product) is packed so each strip is contiguous. */
+                /* A read down its columns (the weight-gradient product) and deep, wide
+                 * row-major A are packed so each strip is contiguous (see direct_a). */
                 if (!direct_a) {
 #ifdef _OPENMP
 #pragma omp for schedule(static)

@@ -52,9 +52,10 @@
  * scalar loops. BP_FORCE_INTRINSICS (CMake option BPFAST_FORCE_INTRINSICS) selects
  * the intrinsics with GCC/Clang too, so that path is tested where MSVC is absent. */
 #if (defined(__GNUC__) || defined(__clang__)) && !defined(BP_FORCE_INTRINSICS)
+#define BP_VECTORS 1
 #define BP_VECTOR_EXT 1
 #elif defined(__x86_64__) || defined(_M_X64)
-#define BP_INTRINSICS 1
+#define BP_VECTORS 1
 #include <immintrin.h>
 #if defined(__AVX512F__)
 typedef __m512 bp_vf32;

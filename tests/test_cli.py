@@ -9,7 +9,6 @@ problem with the user's files must exit with status 2 and one line
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -258,11 +257,15 @@ def test_infer_task_categories_and_several_columns():
 
 
 def test_demo_plot_without_matplotlib_is_a_one_line_error(monkeypatch, tmp_path, capsys):
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "matplotlib" else real_find_spec(name, *a))
+    import bpfast._plotting
+
+    def no_matplotlib():
+        raise ImportError("plot_loss_curve needs matplotlib: pip install matplotlib")
+
+    monkeypatch.setattr(bpfast._plotting, "_matplotlib", no_matplotlib)
     code, _, err = run(capsys, "demo", "--plot", tmp_path / "loss.png")
-    assert code == 2 and err.strip() == "bpfast: error: --plot needs matplotlib: pip install matplotlib"
+    assert code == 2
+    assert err.strip() == "bpfast: error: --plot: plot_loss_curve needs matplotlib: pip install matplotlib"
 
 
 def test_demo_and_info_remain(capsys):

@@ -8,7 +8,6 @@ Plotting tests need matplotlib and skip without it.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import warnings
 
@@ -358,9 +357,9 @@ def test_demo_command_passes_plot(monkeypatch):
     calls = []
     monkeypatch.setattr(bpfast._demo, "run_demo", lambda **kwargs: calls.append(kwargs))
     # the option is checked for matplotlib before the demo runs; it need not be installed here
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: object() if name == "matplotlib" else real_find_spec(name, *a))
+    import bpfast._plotting
+
+    monkeypatch.setattr(bpfast._plotting, "_matplotlib", lambda: None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert main(["demo", "--repeats", "1", "--plot", "loss.png"]) == 0

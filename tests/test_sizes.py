@@ -18,8 +18,7 @@ import time
 import numpy as np
 import pytest
 
-from bpfast import MLPClassifier, MLPRegressor
-from bpfast import _core
+from bpfast import MLPClassifier, MLPRegressor, _core
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
