@@ -27,6 +27,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from . import _core
 from ._config import forked_child, kernel_variant
 from ._data import core_matrix, frame_float_dtype
+from ._fitted import best_is_current, make_best_current, weights_dtype
 from ._layout import glorot_init, pack, unpack
 from ._progress import progress_bar
 
@@ -42,6 +43,10 @@ _LBFGS_TAKES_IPRINT = sp_version < parse_version("1.15")
 # Rows per block when predicting or evaluating the full-batch L-BFGS objective:
 # bounds the workspace to O(block x widest layer) whatever the data size.
 _BLOCK_ROWS = 4096
+
+# Predictions of at most this many rows (services predict one row at a time) reuse
+# networks kept on the estimator instead of creating one per call.
+_SMALL_ROWS = 64
 
 
 # More threads than a few per CPU only costs; read once (os.cpu_count is a system call
@@ -152,7 +157,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             return "binary_log_loss"
         return self.loss
 
-    def _network(self, layer_units, itemsize, max_rows):
+    def _network(self, layer_units, itemsize, max_rows, n_threads=None, variant=None):
         return _core.Network(
             layer_units,
             self.activation,
@@ -160,13 +165,35 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             self._loss_name(),
             itemsize,
             max_rows,
-            _resolve_n_threads(self.n_threads),
-            kernel_variant(),
+            _resolve_n_threads(self.n_threads) if n_threads is None else n_threads,
+            kernel_variant() if variant is None else variant,
         )
 
     def _set_params_from_slab(self, slab, layer_units):
         self.coefs_, self.intercepts_ = unpack(slab, layer_units)
         self._slab_cache = (slab, list(self.coefs_), list(self.intercepts_))
+        self._small_nets = {}
+
+    def _predict_into(self, layer_units, slab, X, out):
+        """Output activations of X's rows into out, through the C core.
+
+        Small inputs take a network from the estimator's pool (keyed by everything
+        a network is built from) and return it afterwards; concurrent callers each
+        get their own, since list.pop and list.append are atomic.
+        """
+        pool = getattr(self, "_small_nets", None)
+        if pool is None or X.shape[0] > _SMALL_ROWS:
+            net = self._network(layer_units, out.itemsize, min(X.shape[0], _BLOCK_ROWS))
+            net.predict(slab, core_matrix(X, out.dtype), out)
+            return
+        n_threads, variant = _resolve_n_threads(self.n_threads), kernel_variant()
+        free = pool.setdefault((tuple(layer_units), out.itemsize, n_threads, variant), [])
+        try:
+            net = free.pop()
+        except IndexError:
+            net = self._network(layer_units, out.itemsize, _SMALL_ROWS, n_threads, variant)
+        net.predict(slab, core_matrix(X, out.dtype), out)
+        free.append(net)
 
     # ------------------------------------------------------------------ fitting
 
@@ -539,15 +566,33 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         layer_units = [self.coefs_[0].shape[0], *[c.shape[1] for c in self.coefs_]]
         out = np.empty((X.shape[0], layer_units[-1]), dtype=dtype)
         if X.shape[0]:
-            slab = self._packed_params(layer_units, dtype)
-            net = self._network(layer_units, dtype.itemsize, max(1, min(X.shape[0], _BLOCK_ROWS)))
-            net.predict(slab, core_matrix(X, dtype), out)
+            self._predict_into(layer_units, self._packed_params(layer_units, dtype), X, out)
         return out
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # a copy: BaseEstimator may hand back the live __dict__
+        state = dict(super().__getstate__())
         state.pop("_slab_cache", None)   # fitted state stays plain arrays
+        state.pop("_small_nets", None)   # workspaces, not state
         return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if not hasattr(self, "coefs_"):
+            return
+        # Rebuild what __getstate__ left out: coefs_ and intercepts_ as views of one
+        # slab (equal values), so predictions use it directly, as after fit.
+        self._small_nets = {}
+        try:
+            dtype = weights_dtype(self.coefs_ + self.intercepts_)
+            layer_units = [self.coefs_[0].shape[0], *[c.shape[1] for c in self.coefs_]]
+            slab = pack(self.coefs_, self.intercepts_, layer_units, dtype)
+        except (ValueError, TypeError, IndexError, AttributeError):
+            return   # weights a user reshaped: predict reports it, as before pickling
+        best = best_is_current(self)
+        self._set_params_from_slab(slab, layer_units)
+        if best:
+            make_best_current(self)
 
     def _score_with_function(self, X, y, sample_weight, score_function):
         y_pred = self._predict(X, check_input=False)

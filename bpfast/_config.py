@@ -28,15 +28,26 @@ def kernel_variant() -> str:
     ValueError
         If ``BPFAST_ISA`` names a variant that is unknown or cannot run here.
     """
-    name = os.environ.get(ISA_ENV, "auto").strip().lower() or "auto"
+    setting = os.environ.get(ISA_ENV, "auto")
+    try:
+        return _variants[setting]
+    except KeyError:
+        pass
+    name = setting.strip().lower() or "auto"
     if name == "auto":
-        return _core.best_isa()
-    if not _core.isa_available(name):
+        name = _core.best_isa()
+    elif not _core.isa_available(name):
         raise ValueError(
             f"{ISA_ENV}={name!r} is not a kernel variant this build and CPU can run; "
             f"use 'auto', 'baseline', or on x86-64 'avx2' (AVX2+FMA) or 'avx512'."
         )
+    _variants[setting] = name
     return name
+
+
+# BPFAST_ISA settings already resolved (the CPU does not change while we run);
+# a one-row predict asks every time.
+_variants: dict[str, str] = {}
 
 
 _OPENMP_SPECS = {200505: "2.5", 200805: "3.0", 201107: "3.1", 201307: "4.0", 201511: "4.5",

@@ -96,7 +96,7 @@ from ._fitted import (
     weights_dtype,
 )
 from ._json import check_fields, dumps, is_int, loads_json
-from ._layout import n_params
+from ._layout import n_params, pack
 from ._regressor import MLPRegressor
 from ._version import __version__
 
@@ -562,8 +562,15 @@ def _build(model: _Model, arrays: dict[str, np.ndarray]) -> Estimator:
     """Set the fitted state on the model's estimator."""
     est = model.estimator
     n_layers = len(model.layer_units)
-    est.coefs_ = [arrays[f"coefs.{i}"] for i in range(n_layers - 1)]
-    est.intercepts_ = [arrays[f"intercepts.{i}"] for i in range(n_layers - 1)]
+    # one slab with coefs_ and intercepts_ as its views, as fit leaves them: prediction
+    # then uses it directly
+    slab = pack(
+        [arrays[f"coefs.{i}"] for i in range(n_layers - 1)],
+        [arrays[f"intercepts.{i}"] for i in range(n_layers - 1)],
+        model.layer_units,
+        model.dtype,
+    )
+    est._set_params_from_slab(slab, model.layer_units)
     est.n_features_in_ = model.layer_units[0]
     if model.feature_names is not None:
         est.feature_names_in_ = np.array(model.feature_names, dtype=object)

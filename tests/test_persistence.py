@@ -401,6 +401,16 @@ def test_pickle_round_trips(round_trip, kind, tmp_path):
     assert_same_training(loaded, est, X, y)
 
 
+def test_pickling_leaves_the_estimator_as_it_was():
+    est, X, _ = _fitted("early_stopping")
+    before = dict(est.__dict__)
+    expected = est.predict_proba(X[:1])
+    pickle.dumps(est)
+    assert est.__dict__.keys() == before.keys()
+    assert all(est.__dict__[name] is value for name, value in before.items())
+    assert_array_equal(est.predict_proba(X[:1]), expected)
+
+
 @pytest.mark.parametrize(
     "kind", ["multiclass", "strings", "multilabel", "poisson", "float32", "early_stopping"]
 )

@@ -1,6 +1,7 @@
 """Python threads and child processes around the C core.
 
-* predict from 8 Python threads at once is bitwise the serial result;
+* predict from 8 Python threads at once is bitwise the serial result, one row at a
+  time included;
 * two estimators fitted in two Python threads at once give bitwise the serial
   fits, and run in parallel (the GIL is released while the core works);
 * after a threaded fit in the parent (OpenMP's thread pool exists), children made
@@ -70,6 +71,24 @@ def test_predict_from_eight_threads_is_bitwise_serial(dtype):
         assert_array_equal(labels, expected[i][0])
         assert_array_equal(proba, expected[i][1])
         assert proba.dtype == dtype
+
+
+def test_one_row_predictions_from_eight_threads_match_the_batch():
+    # one-row predictions share networks kept on the estimator: each caller must
+    # get its own workspace, however the calls interleave
+    rng = np.random.RandomState(1)
+    X = rng.randn(800, 30)
+    model = MLPRegressor(hidden_layer_sizes=(64,), max_iter=5, random_state=0).fit(X, X[:, 0])
+    expected = model.predict(X)
+
+    def run(start):
+        return [(i, model.predict(X[i : i + 1])[0]) for i in range(start, len(X), 8)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = [r for part in pool.map(run, range(8)) for r in part]
+    assert len(results) == len(X)
+    for i, value in results:
+        assert value == expected[i]
 
 
 # ------------------------------------------------- two fits in two threads
