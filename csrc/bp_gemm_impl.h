@@ -36,7 +36,9 @@ static void SFX(pack_a_strip)(ptrdiff_t s, ptrdiff_t m, ptrdiff_t kc, const REAL
     ptrdiff_t i0 = s * BP_MR, mr = m - i0 < BP_MR ? m - i0 : BP_MR, p, i;
     REAL *dst = pa + s * BP_MR * kc;
     const REAL *src = a + i0 * ars;
-    if (mr == BP_MR) {
+    if (mr == BP_MR && ars == 1) { /* A read down its columns: MR contiguous values */
+        for (p = 0; p < kc; ++p) memcpy(dst + p * BP_MR, src + p * acs, sizeof(REAL) * BP_MR);
+    } else if (mr == BP_MR) {
         for (p = 0; p < kc; ++p)
             for (i = 0; i < BP_MR; ++i) dst[p * BP_MR + i] = src[i * ars + p * acs];
     } else {
@@ -116,13 +118,14 @@ static inline SFX(vec) SFX(vrelu)(SFX(vec) z) { return BP_V(RELU)(z); }
 #endif
 
 /* One MR x NR tile of C from A (element (i,p) at a[i*ars + p*acs]: a packed strip
- * has ars = 1, acs = MR; row-major A is read in place with ars = lda, acs = 1) and
- * a packed strip of B. Rows of A past mr repeat row 0 (read, never written).
+ * has ars = 1, acs = MR; A read in place has its own strides) and a strip of B, NR
+ * columns wide with row stride ldb (NR when packed, B's row stride when read in
+ * place). Rows of A past mr repeat row 0 (read, never written).
  * C = relu?([C +] A B [+ bias]): the bias (the tile's nr entries, or NULL) is added to
  * each row and then ReLU applied (when relu is set), in the epilogue's order, while the
  * tile is still in registers. */
 static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t ars,
-                              ptrdiff_t acs, const REAL *BP_RESTRICT pb, REAL *c,
+                              ptrdiff_t acs, const REAL *BP_RESTRICT pb, ptrdiff_t ldb, REAL *c,
                               ptrdiff_t ldc, ptrdiff_t mr, ptrdiff_t nr, int accumulate,
                               const REAL *bias, int relu)
 {
@@ -136,8 +139,8 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
     for (i = 0; i < BP_MR; ++i) acc[i][0] = acc[i][1] = SFX(vzero)();
     for (p = 0; p < kc; ++p) {
         const REAL *ap = a + p * acs;
-        b0 = SFX(vload)(pb + p * BP_NR);
-        b1 = SFX(vload)(pb + p * BP_NR + LANES);
+        b0 = SFX(vload)(pb + p * ldb);
+        b1 = SFX(vload)(pb + p * ldb + LANES);
         for (i = 0; i < BP_MR; ++i) {
             const REAL ai = ap[off[i]];
             acc[i][0] = SFX(vmadd)(acc[i][0], ai, b0);
@@ -177,7 +180,7 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
     for (i = 0; i < BP_MR; ++i)
         for (j = 0; j < BP_NR; ++j) ab[i][j] = 0;
     for (p = 0; p < kc; ++p) {
-        const REAL *ap = a + p * acs, *bp = pb + p * BP_NR;
+        const REAL *ap = a + p * acs, *bp = pb + p * ldb;
         for (i = 0; i < BP_MR; ++i) {
             const REAL ai = ap[off[i]];
             for (j = 0; j < BP_NR; ++j) ab[i][j] += ai * bp[j];
@@ -250,11 +253,22 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
     REAL *pa = (REAL *)net->pack_a, *pb = (REAL *)net->pack_b;
     int nt = bp_threads_for(net, (double)m * (double)n * (double)k);
     const ptrdiff_t n_ir = (m + BP_MR - 1) / BP_MR;
-    const ptrdiff_t ir_per_block = BP_MC / BP_MR, n_ib = (n_ir + ir_per_block - 1) / ir_per_block;
+    /* row blocks of at most MC rows, all of (nearly) the same size, so that threads
+     * splitting the blocks get equal shares (128 rows: 64 + 64, not 120 + 8) */
+    const ptrdiff_t n_ib = (n_ir + BP_MC / BP_MR - 1) / (BP_MC / BP_MR);
+    const ptrdiff_t ir_per_block = (n_ir + n_ib - 1) / n_ib;
+    const ptrdiff_t kc_max = k < BP_KC ? k : BP_KC;
     /* Row-major A is read in place while its rows are short: the micro-kernel's MR row
      * streams then share few cache sets. Long rows (deep products) are packed, which
-     * pays for itself over the many strips of B that reuse each packed block. */
-    const int direct_a = acs == 1 && (k < BP_PACK_A_DEPTH || n < BP_PACK_A_DEPTH);
+     * pays for itself over the many strips of B that reuse each packed block. A read
+     * down its columns (the weight gradient's) is read in place while a panel of it
+     * spans few bytes: a mini-batch's panel is used too few times to repay packing. */
+    const int direct_a =
+        (acs == 1 && (k < BP_PACK_A_DEPTH || n < BP_PACK_A_DEPTH)) ||
+        (ars == 1 && (double)kc_max * (double)acs * sizeof(REAL) <= BP_DIRECT_BYTES);
+    /* Likewise a row-major B panel spanning few bytes is read in place, its full
+     * NR-wide strips straight from B's rows; only a partial last strip is packed. */
+    const int direct_b = bcs == 1 && (double)kc_max * (double)brs * sizeof(REAL) <= BP_DIRECT_BYTES;
 
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
@@ -285,7 +299,14 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                 const int acc = accumulate || pc > 0, last = pc + kc >= k;
                 const REAL *bias = last && ep != NULL ? ep->bias : NULL;
                 const int relu = last && ep != NULL && ep->act == BP_ACT_RELU;
-                if (bcs == 1) {
+                if (direct_b) {
+                    if (nc % BP_NR != 0) {
+#ifdef _OPENMP
+#pragma omp single
+#endif
+                        SFX(pack_b_strip)(n_jr - 1, kc, nc, b + pc * brs + jc, brs, 1, pb);
+                    }
+                } else if (bcs == 1) {
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
@@ -315,19 +336,21 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                 for (item = 0; item < n_ib * n_jr; ++item) {
                     const ptrdiff_t ib = item / n_jr, jr = item % n_jr, j0 = jr * BP_NR;
                     const ptrdiff_t nr = nc - j0 < BP_NR ? nc - j0 : BP_NR;
+                    const int in_place = direct_b && nr == BP_NR;
+                    const REAL *bs = in_place ? b + pc * brs + jc + j0 : pb + jr * BP_NR * kc;
+                    const ptrdiff_t ldb = in_place ? brs : BP_NR;
                     ptrdiff_t ir = ib * ir_per_block, ir_end = ir + ir_per_block;
                     if (ir_end > n_ir) ir_end = n_ir;
                     for (; ir < ir_end; ++ir) {
                         const ptrdiff_t i0 = ir * BP_MR, mr = m - i0 < BP_MR ? m - i0 : BP_MR;
                         REAL *ct = c + i0 * ldc + jc + j0;
                         if (direct_a)
-                            SFX(micro_kernel)(kc, a + i0 * ars + pc, ars, 1, pb + jr * BP_NR * kc,
-                                              ct, ldc, mr, nr, acc, bias ? bias + jc + j0 : NULL,
+                            SFX(micro_kernel)(kc, a + i0 * ars + pc * acs, ars, acs, bs, ldb, ct,
+                                              ldc, mr, nr, acc, bias ? bias + jc + j0 : NULL,
                                               relu);
                         else
-                            SFX(micro_kernel)(kc, pa + ir * BP_MR * kc, 1, BP_MR,
-                                              pb + jr * BP_NR * kc, ct, ldc, mr, nr, acc,
-                                              bias ? bias + jc + j0 : NULL, relu);
+                            SFX(micro_kernel)(kc, pa + ir * BP_MR * kc, 1, BP_MR, bs, ldb, ct, ldc,
+                                              mr, nr, acc, bias ? bias + jc + j0 : NULL, relu);
                         if (last && ep != NULL)
                             SFX(apply_epilogue)(ep, ct, ldc, i0, jc + j0, mr, nr, 1);
                     }
