@@ -34,7 +34,12 @@
 #define BP_NR_F32 (2 * BP_VBYTES / 4)
 #define BP_NR_F64 (2 * BP_VBYTES / 8)
 #define BP_NR_MAX BP_NR_F32
+#if defined(__AVX512F__)
+#define BP_KC 256 /* a strip of B, KC x NR (32 KB), stays in L1 */
+#else
 #define BP_KC 512
+#endif
+#define BP_KC_ALLOC 512 /* the largest KC of any variant */
 #define BP_MC 120   /* a multiple of every variant's MR */
 #define BP_SMALL_M 4 /* products with at most this many rows skip packing */
 #define BP_PACK_A_DEPTH 256 /* row-major A is packed when k and n both reach this */

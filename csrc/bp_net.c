@@ -156,8 +156,8 @@ bp_status bp_net_create(bp_net **out, int n_layers, const int64_t *widths,
             int64_t nc = net->max_width < BP_NC ? net->max_width : BP_NC;
             m += BP_MR_ALLOC;   /* room to round up to any variant's tile */
             nc += BP_NR_ALLOC;
-            if (!bp_mul_size(nc, BP_KC, &need[5])) goto overflow;              /* pack_b */
-            if (!bp_mul_size(m, BP_KC, &need[6])) goto overflow;               /* pack_a */
+            if (!bp_mul_size(nc, BP_KC_ALLOC, &need[5])) goto overflow;              /* pack_b */
+            if (!bp_mul_size(m, BP_KC_ALLOC, &need[6])) goto overflow;               /* pack_a */
         }
         for (i = 0; i < 7; ++i) {
             if (!bp_mul_size(need[i], e, &t)) goto overflow;
