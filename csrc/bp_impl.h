@@ -308,7 +308,9 @@ static void SFX(update)(const bp_net *net, REAL *params, const REAL *grad, bp_op
                         REAL *state)
 {
     ptrdiff_t n = (ptrdiff_t)net->n_params, i;
-    int nt = bp_threads_for(net, (double)n * 4.0);
+    /* about 16 multiply-add equivalents per parameter (Adam's square root and
+     * division): a 200k-parameter net's update is worth two threads */
+    int nt = bp_threads_for(net, (double)n * 16.0);
     if (opt->solver == BP_SOLVER_SGD) {
         const REAL mom = (REAL)opt->momentum, lr = (REAL)opt->learning_rate;
         const int nesterov = opt->nesterov;
