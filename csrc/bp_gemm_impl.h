@@ -133,6 +133,11 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
     ptrdiff_t off[BP_MR];
     ptrdiff_t p, i, j;
     for (i = 0; i < BP_MR; ++i) off[i] = i < mr ? i * ars : 0;
+    /* C's rows are needed only after the loop; fetching them now hides the wait */
+    for (i = 0; i < mr; ++i) {
+        BP_PREFETCH_W(c + i * ldc);
+        BP_PREFETCH_W(c + i * ldc + nr - 1);
+    }
 #ifdef BP_VECTORS
     enum { LANES = BP_VBYTES / (int)sizeof(REAL) };
     SFX(vec) acc[BP_MR][2], b0, b1;

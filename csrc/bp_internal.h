@@ -128,6 +128,16 @@ typedef __m128d bp_vf64;
 #endif
 #endif
 
+/* A hint to fetch the cache line at p for writing; no effect on results. */
+#if defined(__GNUC__) || defined(__clang__)
+#define BP_PREFETCH_W(p) __builtin_prefetch((p), 1)
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#include <xmmintrin.h>
+#define BP_PREFETCH_W(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#else
+#define BP_PREFETCH_W(p) ((void)(p))
+#endif
+
 /* Below this many multiply-adds a product runs on one thread. */
 #define BP_PAR_MIN_WORK 1000000
 
