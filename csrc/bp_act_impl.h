@@ -36,6 +36,24 @@ static void SFX(activate)(int act, REAL *z, ptrdiff_t rows, ptrdiff_t cols, ptrd
     }
 }
 
+/* activate() on a contiguous (rows x cols) block, its rows split over the network's
+ * threads when the exponentials are worth it; each row is computed as on one thread */
+static void SFX(activate_rows)(const bp_net *net, int act, REAL *z, ptrdiff_t rows,
+                               ptrdiff_t cols)
+{
+    enum { ROWS = 64 };
+    ptrdiff_t i0;
+    int nt = act == BP_ACT_RELU || act == BP_ACT_IDENTITY
+                 ? 1
+                 : bp_threads_for(net, (double)rows * (double)cols * 32.0);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (i0 = 0; i0 < rows; i0 += ROWS)
+        SFX(activate)(act, z + i0 * cols, rows - i0 < ROWS ? rows - i0 : ROWS, cols, cols);
+    (void)nt;
+}
+
 /* d *= f'(z) for the activation a = f(z) */
 static void SFX(activation_derivative)(int act, const REAL *a, ptrdiff_t lda, REAL *d,
                                        ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ldd)

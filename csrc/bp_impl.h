@@ -51,7 +51,7 @@ static void SFX(forward)(bp_net *net, const REAL *params, const REAL *x, ptrdiff
         if (l == 1 && x == NULL) {
             for (i = 0; i < nb; ++i) memcpy(z + i * n_out, b, sizeof(REAL) * (size_t)n_out);
             SFX(sparse_forward)(net, X, rows, row0, nb, W, z);
-            SFX(activate)(act, z, nb, n_out, n_out);
+            SFX(activate_rows)(net, act, z, nb, n_out);
         } else {
             /* Z = A W + b with the elementwise activation fused into the product;
              * softmax needs whole rows, so it runs after. */
@@ -60,7 +60,7 @@ static void SFX(forward)(bp_net *net, const REAL *params, const REAL *x, ptrdiff
             ep.act = act == BP_ACT_SOFTMAX ? -1 : act;
             SFX(gemm)(net, nb, n_out, n_in, l == 1 ? x : (const REAL *)net->act[l - 1],
                       l == 1 ? ldx : n_in, 1, W, n_out, 1, 0, z, n_out, &ep);
-            if (act == BP_ACT_SOFTMAX) SFX(activate)(act, z, nb, n_out, n_out);
+            if (act == BP_ACT_SOFTMAX) SFX(activate_rows)(net, act, z, nb, n_out);
         }
     }
 }
