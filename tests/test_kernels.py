@@ -38,6 +38,23 @@ def test_product_matches_numpy(isa, dtype, rtol, m, k, n):
     np.testing.assert_allclose(out, expected, rtol=rtol, atol=rtol * np.sqrt(k) * 4)
 
 
+@pytest.mark.parametrize("isa", VARIANTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_operands_read_in_place_or_packed_give_the_same_bits(isa, dtype):
+    # 40 outputs: A and a small W are read in place; 400 outputs: both are packed
+    # (deep and wide). The first 40 columns must come out bitwise the same either way,
+    # over several panels of depth (300 > KC on AVX-512) and partial tiles.
+    rng = np.random.RandomState(3)
+    m, k = 300, 300
+    X = rng.standard_normal((m, k)).astype(dtype)
+    W = rng.standard_normal((k, 400)).astype(dtype)
+    b = rng.standard_normal(400).astype(dtype)
+    narrow, wide = np.empty((m, 40), dtype=dtype), np.empty((m, 400), dtype=dtype)
+    _linear_net(k, 40, dtype, isa).predict(np.concatenate([W[:, :40].ravel(), b[:40]]), X, narrow)
+    _linear_net(k, 400, dtype, isa).predict(np.concatenate([W.ravel(), b]), X, wide)
+    assert np.array_equal(narrow, wide[:, :40])
+
+
 def _deep_problem(dtype, n=300, widths=(40, 120, 90, 5)):
     rng = np.random.RandomState(1)
     X = rng.standard_normal((n, widths[0])).astype(dtype)
