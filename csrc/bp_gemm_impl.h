@@ -142,14 +142,22 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
     enum { LANES = BP_VBYTES / (int)sizeof(REAL) };
     SFX(vec) acc[BP_MR][2], b0, b1;
     for (i = 0; i < BP_MR; ++i) acc[i][0] = acc[i][1] = SFX(vzero)();
-    for (p = 0; p < kc; ++p) {
-        const REAL *ap = a + p * acs;
-        b0 = SFX(vload)(pb + p * ldb);
-        b1 = SFX(vload)(pb + p * ldb + LANES);
-        for (i = 0; i < BP_MR; ++i) {
-            const REAL ai = ap[off[i]];
-            acc[i][0] = SFX(vmadd)(acc[i][0], ai, b0);
-            acc[i][1] = SFX(vmadd)(acc[i][1], ai, b1);
+    if (nr <= LANES) { /* a narrow strip (an output layer): its second vector is padding */
+        for (p = 0; p < kc; ++p) {
+            const REAL *ap = a + p * acs;
+            b0 = SFX(vload)(pb + p * ldb);
+            for (i = 0; i < BP_MR; ++i) acc[i][0] = SFX(vmadd)(acc[i][0], ap[off[i]], b0);
+        }
+    } else {
+        for (p = 0; p < kc; ++p) {
+            const REAL *ap = a + p * acs;
+            b0 = SFX(vload)(pb + p * ldb);
+            b1 = SFX(vload)(pb + p * ldb + LANES);
+            for (i = 0; i < BP_MR; ++i) {
+                const REAL ai = ap[off[i]];
+                acc[i][0] = SFX(vmadd)(acc[i][0], ai, b0);
+                acc[i][1] = SFX(vmadd)(acc[i][1], ai, b1);
+            }
         }
     }
     if (mr == BP_MR && nr == BP_NR) { /* a full tile: straight from the registers to C */
