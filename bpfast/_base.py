@@ -182,18 +182,19 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         get their own, since list.pop and list.append are atomic.
         """
         pool = getattr(self, "_small_nets", None)
+        free = None
         if pool is None or X.shape[0] > _SMALL_ROWS:
             net = self._network(layer_units, out.itemsize, min(X.shape[0], _BLOCK_ROWS))
-            net.predict(slab, core_matrix(X, out.dtype), out)
-            return
-        n_threads, variant = _resolve_n_threads(self.n_threads), kernel_variant()
-        free = pool.setdefault((tuple(layer_units), out.itemsize, n_threads, variant), [])
-        try:
-            net = free.pop()
-        except IndexError:
-            net = self._network(layer_units, out.itemsize, _SMALL_ROWS, n_threads, variant)
+        else:
+            n_threads, variant = _resolve_n_threads(self.n_threads), kernel_variant()
+            free = pool.setdefault((tuple(layer_units), out.itemsize, n_threads, variant), [])
+            try:
+                net = free.pop()
+            except IndexError:
+                net = self._network(layer_units, out.itemsize, _SMALL_ROWS, n_threads, variant)
         net.predict(slab, core_matrix(X, out.dtype), out)
-        free.append(net)
+        if free is not None:
+            free.append(net)
 
     # ------------------------------------------------------------------ fitting
 

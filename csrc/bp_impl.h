@@ -266,23 +266,21 @@ bp_status SFX(bp_grad_finish)(bp_net *net, const REAL *params, double alpha, REA
         return BP_ERR_INVALID;
     nc = (ptrdiff_t)net->n_coefs;
     np_ = (ptrdiff_t)net->n_params;
-    if (alpha != 0) { /* one pass over the weights for both */
-        for (i = 0; i + 8 <= nc; i += 8) {
-            int q;
-            for (q = 0; q < 8; ++q) {
-                const REAL w = params[i + q];
-                part[q] += (double)w * (double)w;
-                grad[i + q] = (grad[i + q] + ra * w) / rs;
-            }
+    /* one pass over the weights for both (the sum is unused when alpha == 0) */
+    for (i = 0; i + 8 <= nc; i += 8) {
+        int q;
+        for (q = 0; q < 8; ++q) {
+            const REAL w = params[i + q];
+            part[q] += (double)w * (double)w;
+            grad[i + q] = (grad[i + q] + ra * w) / rs;
         }
-        for (; i < nc; ++i) {
-            part[0] += (double)params[i] * (double)params[i];
-            grad[i] = (grad[i] + ra * params[i]) / rs;
-        }
-        sq = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-    } else {
-        for (i = 0; i < nc; ++i) grad[i] = (grad[i] + ra * params[i]) / rs;
     }
+    for (; i < nc; ++i) {
+        part[0] += (double)params[i] * (double)params[i];
+        grad[i] = (grad[i] + ra * params[i]) / rs;
+    }
+    if (alpha != 0)
+        sq = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
     for (; i < np_; ++i) grad[i] /= rs;
     if (net->loss == BP_LOSS_SQUARED)
         data_loss = 0.5 * data_loss / (double)net->widths[net->n_layers];

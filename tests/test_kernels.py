@@ -41,18 +41,19 @@ def test_product_matches_numpy(isa, dtype, rtol, m, k, n):
 @pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_operands_read_in_place_or_packed_give_the_same_bits(isa, dtype):
-    # 40 outputs: A and a small W are read in place; 400 outputs: both are packed
-    # (deep and wide). The first 40 columns must come out bitwise the same either way,
-    # over several panels of depth (300 > KC on AVX-512) and partial tiles.
+    # A few outputs: A and the small W (300 x n, under 64 KB) are read in place; 400
+    # outputs: both are packed (deep and wide). The first n columns must come out bitwise
+    # the same either way, over several panels of depth (300 > KC on AVX-512), with
+    # full strips read from W's rows and a partial strip packed.
     rng = np.random.RandomState(3)
-    m, k = 300, 300
+    m, k, n = 300, 300, 40 if dtype == np.float32 else 24
     X = rng.standard_normal((m, k)).astype(dtype)
     W = rng.standard_normal((k, 400)).astype(dtype)
     b = rng.standard_normal(400).astype(dtype)
-    narrow, wide = np.empty((m, 40), dtype=dtype), np.empty((m, 400), dtype=dtype)
-    _linear_net(k, 40, dtype, isa).predict(np.concatenate([W[:, :40].ravel(), b[:40]]), X, narrow)
+    narrow, wide = np.empty((m, n), dtype=dtype), np.empty((m, 400), dtype=dtype)
+    _linear_net(k, n, dtype, isa).predict(np.concatenate([W[:, :n].ravel(), b[:n]]), X, narrow)
     _linear_net(k, 400, dtype, isa).predict(np.concatenate([W.ravel(), b]), X, wide)
-    assert np.array_equal(narrow, wide[:, :40])
+    assert np.array_equal(narrow, wide[:, :n])
 
 
 def _deep_problem(dtype, n=300, widths=(40, 120, 90, 5)):
