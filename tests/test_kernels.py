@@ -126,3 +126,57 @@ def test_fit_bitwise_identical_for_n_threads(solver):
     for t in (2, 3, 8):
         for a, b in zip(fits[1].coefs_ + fits[1].intercepts_, fits[t].coefs_ + fits[t].intercepts_):
             assert np.array_equal(a, b), f"n_threads={t} differs from n_threads=1"
+
+
+EXP_RANGE = {  # beyond these, e^x is 0 or inf in the type; subnormal results included
+    np.float64: (-746.0, 710.0, [0.0, -0.0, 709.78, 709.79, -708.4, -745.13, -745.14]),
+    np.float32: (-104.0, 89.0, [0.0, -0.0, 88.72, 88.73, -87.4, -103.97, -103.98]),
+}
+
+
+def _ulps(actual, expected):
+    """Distance in units of the last place of `expected` (inf == inf, 0 == 0)."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    same = (actual == expected)
+    spacing = np.spacing(np.abs(expected).astype(expected.dtype))
+    with np.errstate(invalid="ignore"):
+        dist = np.abs(actual.astype(np.float64) - expected.astype(np.float64)) / spacing
+    return np.where(same, 0.0, dist)
+
+
+@pytest.mark.parametrize("isa", VARIANTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_exponentials_are_within_an_ulp_or_two_over_the_whole_range(isa, dtype):
+    # The output activations that take an exponential (exp, logistic, softmax) use the
+    # core's vectorised exp; on a one-layer identity product (Z = X exactly) they are
+    # compared with numpy's over every exponent, subnormal results and overflow included.
+    lo, hi, edges = EXP_RANGE[dtype]
+    x = np.concatenate([np.linspace(lo, hi, 30011), edges]).astype(dtype)
+    params = np.array([1.0, 0.0], dtype=dtype)  # W = [[1]], b = [0]
+    out = np.empty((x.size, 1), dtype=dtype)
+    _core.Network([1, 1], "identity", "exp", "poisson", x.itemsize, 4096, 1, isa).predict(
+        params, x[:, None], out)
+    with np.errstate(over="ignore"):
+        expected = np.exp(x.astype(np.float64)).astype(dtype)
+        assert _ulps(out[:, 0], expected).max() <= 2
+        # expit from e = exp(-|x|), so tiny outputs are not flushed to 0 (scipy's are
+        # below -709.78; the core keeps their subnormal values)
+        e = np.exp(-np.abs(x.astype(np.float64)))
+        expit = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(dtype)
+    _core.Network([1, 1], "identity", "logistic", "log_loss", x.itemsize, 4096, 1, isa).predict(
+        params, x[:, None], out)
+    assert _ulps(out[:, 0], expit).max() <= 3
+    # softmax over rows of 7 spread-out logits (so some probabilities are subnormal)
+    k = 7
+    Z = np.concatenate([x[: x.size // k * k].reshape(-1, k)[:, ::-1] / 8, x[:4 * k].reshape(-1, k)])
+    Z = Z.astype(dtype)
+    P = np.empty_like(Z)
+    eye = np.concatenate([np.eye(k).ravel(), np.zeros(k)]).astype(dtype)
+    _core.Network([k, k], "identity", "softmax", "log_loss", x.itemsize, 4096, 1, isa).predict(
+        eye, Z, P)
+    # the same steps in the same type, with numpy's exp: only the exponentials differ
+    E = np.exp((Z - Z.max(axis=1, keepdims=True)).astype(np.float64)).astype(dtype)
+    S = np.zeros(len(Z), dtype=dtype)
+    for j in range(k):
+        S += E[:, j]
+    assert _ulps(P, E / S[:, None]).max() <= 4
