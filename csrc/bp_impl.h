@@ -370,20 +370,109 @@ bp_status SFX(bp_train_batches)(bp_net *net, REAL *params, bp_optim *opt, REAL *
 
 /* ---- prediction ----------------------------------------------------------------- */
 
+/* Rows per prediction block: as many as keep a block's activations within
+ * BP_PREDICT_BYTES (in L2 while the next layer reads them), a multiple of BP_MC,
+ * at least BP_MC and at most max_rows. */
+static ptrdiff_t SFX(predict_block_rows)(const bp_net *net)
+{
+    double per_row = 0;
+    ptrdiff_t r;
+    int l;
+    for (l = 1; l <= net->n_layers; ++l) per_row += (double)net->widths[l] * sizeof(REAL);
+    r = BP_PREDICT_BYTES / per_row >= (double)net->max_rows
+            ? (ptrdiff_t)net->max_rows
+            : (ptrdiff_t)(BP_PREDICT_BYTES / per_row) / BP_MC * BP_MC;
+    if (r < BP_MC) r = BP_MC;
+    return r < net->max_rows ? r : (ptrdiff_t)net->max_rows;
+}
+
+/* forward() on rows [start, start + nb) of X, the output activations copied to out */
+static void SFX(predict_block)(bp_net *net, const REAL *params, const bp_matrix *X,
+                               ptrdiff_t start, ptrdiff_t nb, REAL *out)
+{
+    const ptrdiff_t d = (ptrdiff_t)net->widths[0], k = (ptrdiff_t)net->widths[net->n_layers];
+    const REAL *x = X->dense ? (const REAL *)X->dense + start * d : NULL;
+    SFX(forward)(net, params, x, d, X, NULL, start, nb);
+    memcpy(out + start * k, net->act[net->n_layers], sizeof(REAL) * (size_t)(nb * k));
+}
+
+#ifdef _OPENMP
+/* A one-thread copy of net whose activations and packing buffers are `mem`, for
+ * blocks of at most rows rows; mem holds SFX(worker_bytes)(net, rows) bytes. */
+static int64_t SFX(worker_bytes)(const bp_net *net, ptrdiff_t rows)
+{
+    int64_t total = (int64_t)sizeof(char *) * (net->n_layers + 1) + 64;
+    const int64_t nc = (net->max_width < BP_NC ? net->max_width : BP_NC) + BP_NR_ALLOC;
+    int l;
+    for (l = 1; l <= net->n_layers; ++l) total += (rows * net->widths[l] * (int64_t)sizeof(REAL) + 63) / 64 * 64;
+    return total + ((rows + BP_MR_ALLOC) + nc) * BP_KC_ALLOC * (int64_t)sizeof(REAL) + 64;
+}
+
+static void SFX(worker_net)(const bp_net *net, ptrdiff_t rows, char *mem, bp_net *w)
+{
+    const int64_t nc = (net->max_width < BP_NC ? net->max_width : BP_NC) + BP_NR_ALLOC;
+    char *base = (char *)(((uintptr_t)mem + 63) / 64 * 64);
+    int l;
+    *w = *net;
+    w->n_threads = 1;
+    w->max_rows = rows;
+    w->act = (char **)base;
+    base += ((int64_t)sizeof(char *) * (net->n_layers + 1) + 63) / 64 * 64;
+    w->act[0] = NULL;
+    for (l = 1; l <= net->n_layers; ++l) {
+        w->act[l] = base;
+        base += (rows * net->widths[l] * (int64_t)sizeof(REAL) + 63) / 64 * 64;
+    }
+    w->pack_b = base;
+    w->pack_a = base + nc * BP_KC_ALLOC * (int64_t)sizeof(REAL);
+}
+#endif
+
 bp_status SFX(bp_predict)(bp_net *net, const REAL *params, const bp_matrix *X, REAL *out)
 {
-    ptrdiff_t d, k, start;
+    ptrdiff_t rows, n_blocks, blk, l;
+    double flops = 0;
+    int nt;
     if (net == NULL || net->elem != (int)sizeof(REAL) || params == NULL || out == NULL ||
         !SFX(check_matrix)(net, X))
         return BP_ERR_INVALID;
-    d = (ptrdiff_t)net->widths[0];
-    k = (ptrdiff_t)net->widths[net->n_layers];
-    for (start = 0; start < X->n_rows; start += net->max_rows) {
-        ptrdiff_t nb = X->n_rows - start < net->max_rows ? X->n_rows - start : net->max_rows;
-        const REAL *x = X->dense ? (const REAL *)X->dense + start * d : NULL;
-        SFX(forward)(net, params, x, d, X, NULL, start, nb);
-        memcpy(out + start * k, net->act[net->n_layers], sizeof(REAL) * (size_t)(nb * k));
+    rows = SFX(predict_block_rows)(net);
+    n_blocks = (X->n_rows + rows - 1) / rows;
+    for (l = 0; l < net->n_layers; ++l) flops += (double)net->widths[l] * net->widths[l + 1];
+    nt = bp_threads_for(net, flops * (double)X->n_rows);
+    if (nt > n_blocks) nt = (int)n_blocks;
+#ifndef _OPENMP
+    nt = 1;
+#endif
+    if (nt <= 1) { /* blocks in turn, each product threaded as its size allows */
+        for (blk = 0; blk < n_blocks; ++blk) {
+            const ptrdiff_t start = blk * rows;
+            SFX(predict_block)(net, params, X, start,
+                               X->n_rows - start < rows ? X->n_rows - start : rows, out);
+        }
+        return BP_OK;
     }
+#ifdef _OPENMP
+    { /* every thread forwards whole blocks through all layers in its own workspace */
+        const int64_t bytes = SFX(worker_bytes)(net, rows);
+        char *mem;
+        if ((uint64_t)bytes * (uint64_t)nt > (uint64_t)SIZE_MAX / 2) return BP_ERR_OVERFLOW;
+        mem = (char *)malloc((size_t)bytes * (size_t)nt);
+        if (mem == NULL) return BP_ERR_NOMEM;
+#pragma omp parallel num_threads(nt)
+        {
+            bp_net w;
+            SFX(worker_net)(net, rows, mem + bytes * omp_get_thread_num(), &w);
+#pragma omp for schedule(static, 1)
+            for (blk = 0; blk < n_blocks; ++blk) {
+                const ptrdiff_t start = blk * rows;
+                SFX(predict_block)(&w, params, X, start,
+                                   X->n_rows - start < rows ? X->n_rows - start : rows, out);
+            }
+        }
+        free(mem);
+    }
+#endif
     return BP_OK;
 }
 

@@ -3,8 +3,10 @@ numpy, blocking edge cases, and bitwise determinism across thread counts."""
 
 import numpy as np
 import pytest
+import scipy.sparse
 
 from bpfast import _core
+from bpfast._data import core_matrix
 from bpfast._layout import n_params
 
 VARIANTS = [v for v in ("baseline", "avx2", "avx512") if _core.isa_available(v)]
@@ -92,6 +94,32 @@ def test_bitwise_identical_for_any_thread_count(isa, dtype):
         loss, grad = _loss_grad(*problem, isa=isa, n_threads=threads, max_rows=2000)
         assert loss == loss1
         assert np.array_equal(grad, grad1), f"{threads} threads differ from 1"
+
+
+
+@pytest.mark.parametrize("isa", VARIANTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_predictions_bitwise_identical_for_any_thread_count_and_block(isa, dtype, sparse):
+    # Prediction splits the rows into blocks that each thread forwards through every
+    # layer alone: the result must not depend on the thread count, on the block size
+    # (max_rows) or on where a row falls in its block.
+    widths, X, _, params, _ = _deep_problem(dtype, n=2500, widths=(64, 256, 256, 10))
+    if sparse:
+        X[np.abs(X) < 1.0] = 0
+        X = scipy.sparse.csr_matrix(X)
+    data = core_matrix(X, dtype)
+
+    def predict(n_threads, max_rows):
+        net = _core.Network(widths, "relu", "softmax", "log_loss", np.dtype(dtype).itemsize,
+                            max_rows, n_threads, isa)
+        out = np.empty((2500, 10), dtype=dtype)
+        net.predict(params, data, out)
+        return out
+
+    expected = predict(1, 4096)
+    for n_threads, max_rows in [(2, 4096), (3, 4096), (8, 4096), (2, 997), (3, 120), (1, 7)]:
+        assert np.array_equal(predict(n_threads, max_rows), expected), (n_threads, max_rows)
 
 
 def test_unknown_variant_is_rejected():
