@@ -117,10 +117,26 @@ static inline SFX(vec) SFX(vrelu)(SFX(vec) z) { return BP_V(RELU)(z); }
 #endif
 #endif
 
+#ifdef BP_VECTORS
+/* acc[i][v] += A(i, p) B(p, v-th vector of the strip) over p < kc, for the first NV
+ * vectors of the strip (a constant at each use, so the loops unroll into registers) */
+#define BP_KERNEL_LOOP(NV)                                                              \
+    for (p = 0; p < kc; ++p) {                                                          \
+        const REAL *ap = a + p * acs;                                                   \
+        SFX(vec) bv[NV];                                                                \
+        for (v = 0; v < (NV); ++v) bv[v] = SFX(vload)(pb + p * ldb + v * LANES);        \
+        for (i = 0; i < BP_MR; ++i) {                                                   \
+            const REAL ai = ap[off[i]];                                                 \
+            for (v = 0; v < (NV); ++v) acc[i][v] = SFX(vmadd)(acc[i][v], ai, bv[v]);     \
+        }                                                                               \
+    }
+#endif
+
 /* One MR x NR tile of C from A (element (i,p) at a[i*ars + p*acs]: a packed strip
  * has ars = 1, acs = MR; A read in place has its own strides) and a strip of B, NR
  * columns wide with row stride ldb (NR when packed, B's row stride when read in
- * place). Rows of A past mr repeat row 0 (read, never written).
+ * place). Rows of A past mr repeat row 0 (read, never written); a strip narrower
+ * than NR (zero padded when packed) runs only the vectors that hold its columns.
  * C = relu?([C +] A B [+ bias]): the bias (the tile's nr entries, or NULL) is added to
  * each row and then ReLU applied (when relu is set), in the epilogue's order, while the
  * tile is still in registers. */
@@ -129,83 +145,83 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
                               ptrdiff_t ldc, ptrdiff_t mr, ptrdiff_t nr, int accumulate,
                               const REAL *bias, int relu)
 {
-    REAL ab[BP_MR][BP_NR];
+    enum { LINE = 64 / (int)sizeof(REAL) };
     ptrdiff_t off[BP_MR];
     ptrdiff_t p, i, j;
     for (i = 0; i < BP_MR; ++i) off[i] = i < mr ? i * ars : 0;
     /* C's rows are needed only after the loop; fetching them now hides the wait */
     for (i = 0; i < mr; ++i) {
-        BP_PREFETCH_W(c + i * ldc);
+        for (j = 0; j < nr; j += LINE) BP_PREFETCH_W(c + i * ldc + j);
         BP_PREFETCH_W(c + i * ldc + nr - 1);
     }
 #ifdef BP_VECTORS
-    enum { LANES = BP_VBYTES / (int)sizeof(REAL) };
-    SFX(vec) acc[BP_MR][2], b0, b1;
-    for (i = 0; i < BP_MR; ++i) acc[i][0] = acc[i][1] = SFX(vzero)();
-    if (nr <= LANES) { /* a narrow strip (an output layer): its second vector is padding */
-        for (p = 0; p < kc; ++p) {
-            const REAL *ap = a + p * acs;
-            b0 = SFX(vload)(pb + p * ldb);
-            for (i = 0; i < BP_MR; ++i) acc[i][0] = SFX(vmadd)(acc[i][0], ap[off[i]], b0);
+    {
+        enum { LANES = BP_VBYTES / (int)sizeof(REAL), NV = BP_NR / LANES };
+        SFX(vec) acc[BP_MR][NV];
+        const ptrdiff_t nv = (nr + LANES - 1) / LANES; /* vectors that hold columns */
+        ptrdiff_t v;
+        for (i = 0; i < BP_MR; ++i)
+            for (v = 0; v < NV; ++v) acc[i][v] = SFX(vzero)();
+        switch (nv) { /* one unrolled loop per width: an output layer of 10 runs 1 vector */
+        case 1:
+            BP_KERNEL_LOOP(1)
+            break;
+#if BP_NV > 2
+        case 2:
+            BP_KERNEL_LOOP(2)
+            break;
+        case 3:
+            BP_KERNEL_LOOP(3)
+            break;
+#endif
+        default:
+            BP_KERNEL_LOOP(NV)
+            break;
         }
-    } else {
-        for (p = 0; p < kc; ++p) {
-            const REAL *ap = a + p * acs;
-            b0 = SFX(vload)(pb + p * ldb);
-            b1 = SFX(vload)(pb + p * ldb + LANES);
-            for (i = 0; i < BP_MR; ++i) {
-                const REAL ai = ap[off[i]];
-                acc[i][0] = SFX(vmadd)(acc[i][0], ai, b0);
-                acc[i][1] = SFX(vmadd)(acc[i][1], ai, b1);
-            }
-        }
-    }
-    if (mr == BP_MR && nr == BP_NR) { /* a full tile: straight from the registers to C */
-        SFX(vec) bias0 = SFX(vzero)(), bias1 = SFX(vzero)();
-        if (bias != NULL) {
-            bias0 = SFX(vload)(bias);
-            bias1 = SFX(vload)(bias + LANES);
-        }
-        for (i = 0; i < BP_MR; ++i) {
+        /* write back: whole vectors straight from the registers, a partial last
+         * vector through a small buffer */
+        for (i = 0; i < mr; ++i) {
             REAL *ci = c + i * ldc;
-            if (accumulate) {
-                acc[i][0] = SFX(vadd)(SFX(vload)(ci), acc[i][0]);
-                acc[i][1] = SFX(vadd)(SFX(vload)(ci + LANES), acc[i][1]);
+            for (v = 0; v < nv; ++v) {
+                const ptrdiff_t j0 = v * LANES;
+                SFX(vec) t = acc[i][v];
+                if (j0 + LANES <= nr) {
+                    if (accumulate) t = SFX(vadd)(SFX(vload)(ci + j0), t);
+                    if (bias != NULL) t = SFX(vadd)(t, SFX(vload)(bias + j0));
+                    if (relu) t = SFX(vrelu)(t);
+                    SFX(vstore)(ci + j0, t);
+                } else {
+                    REAL part[LANES];
+                    SFX(vstore)(part, t);
+                    for (j = j0; j < nr; ++j) {
+                        REAL x = accumulate ? ci[j] + part[j - j0] : part[j - j0];
+                        if (bias != NULL) x += bias[j];
+                        ci[j] = !relu || x > 0 || x != x ? x : (REAL)0;
+                    }
+                }
             }
-            if (bias != NULL) {
-                acc[i][0] = SFX(vadd)(acc[i][0], bias0);
-                acc[i][1] = SFX(vadd)(acc[i][1], bias1);
-            }
-            if (relu) {
-                acc[i][0] = SFX(vrelu)(acc[i][0]);
-                acc[i][1] = SFX(vrelu)(acc[i][1]);
-            }
-            SFX(vstore)(ci, acc[i][0]);
-            SFX(vstore)(ci + LANES, acc[i][1]);
         }
-        return;
-    }
-    for (i = 0; i < BP_MR; ++i) {
-        SFX(vstore)(ab[i], acc[i][0]);
-        SFX(vstore)(ab[i] + LANES, acc[i][1]);
     }
 #else
-    for (i = 0; i < BP_MR; ++i)
-        for (j = 0; j < BP_NR; ++j) ab[i][j] = 0;
-    for (p = 0; p < kc; ++p) {
-        const REAL *ap = a + p * acs, *bp = pb + p * ldb;
-        for (i = 0; i < BP_MR; ++i) {
-            const REAL ai = ap[off[i]];
-            for (j = 0; j < BP_NR; ++j) ab[i][j] += ai * bp[j];
+    {
+        REAL ab[BP_MR][BP_NR];
+        for (i = 0; i < BP_MR; ++i)
+            for (j = 0; j < BP_NR; ++j) ab[i][j] = 0;
+        for (p = 0; p < kc; ++p) {
+            const REAL *ap = a + p * acs, *bp = pb + p * ldb;
+            for (i = 0; i < BP_MR; ++i) {
+                const REAL ai = ap[off[i]];
+                for (j = 0; j < BP_NR; ++j) ab[i][j] += ai * bp[j];
+            }
         }
+        for (i = 0; i < mr; ++i)
+            for (j = 0; j < nr; ++j) {
+                REAL x = accumulate ? c[i * ldc + j] + ab[i][j] : ab[i][j];
+                if (bias != NULL) x += bias[j];
+                c[i * ldc + j] = !relu || x > 0 || x != x ? x : (REAL)0;
+            }
     }
 #endif
-    for (i = 0; i < mr; ++i)
-        for (j = 0; j < nr; ++j) {
-            REAL v = accumulate ? c[i * ldc + j] + ab[i][j] : ab[i][j];
-            if (bias != NULL) v += bias[j];
-            c[i * ldc + j] = !relu || v > 0 || v != v ? v : (REAL)0;
-        }
 }
 
 /* the epilogue on a finished tile; in_kernel: the micro-kernel has added the bias and
