@@ -13,8 +13,10 @@
  * order: results do not depend on the thread count or on a row's position.
  *
  * Cache blocking: B's KC x NC panel is shared (L3), A is consumed in MC-row blocks
- * (L2) against one NR strip of B at a time (L1). Row-major A is read in place
- * (six row streams); A read down its columns is packed first.
+ * against one NR strip of B at a time (L1-L2: a strip of KC = 512 is 64-128 KB,
+ * streamed in order, which the prefetchers keep up with; shallower panels that fit
+ * L1 measured slower, as C is then read and written once per KC). Row-major A is
+ * read in place while its rows are short; otherwise A is packed first.
  * The epilogue (bias, activation, activation derivative) is applied to each tile
  * while it is hot, after its last KC panel, instead of in extra passes over C.
  */
