@@ -50,7 +50,7 @@
 #define BP_PACK_ROWS 16 /* rows of B per work item when packing row-major B */
 #define BP_DIRECT_BYTES 65536 /* A or B panels spanning at most this are read in place */
 #define BP_PREDICT_BYTES 262144.0 /* activations of one prediction block (L2) */
-#define BP_NC 1024
+#define BP_NC 2048
 /* Bounds over every variant's tile, for sizing the packing buffers. */
 #define BP_MR_ALLOC 8
 #define BP_NR_ALLOC 64
