@@ -15,11 +15,23 @@
 static void SFX(exp_array)(REAL *x, ptrdiff_t n)
 {
     enum { F32 = sizeof(REAL) == 4 };
-    static const REAL c[14] = {1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720,
-                               1.0 / 5040, 1.0 / 40320, 1.0 / 362880, 1.0 / 3628800,
-                               1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800.0};
+    static const REAL c[14] = {(REAL)1.0,
+                               (REAL)1.0,
+                               (REAL)(1.0 / 2),
+                               (REAL)(1.0 / 6),
+                               (REAL)(1.0 / 24),
+                               (REAL)(1.0 / 120),
+                               (REAL)(1.0 / 720),
+                               (REAL)(1.0 / 5040),
+                               (REAL)(1.0 / 40320),
+                               (REAL)(1.0 / 362880),
+                               (REAL)(1.0 / 3628800),
+                               (REAL)(1.0 / 39916800),
+                               (REAL)(1.0 / 479001600),
+                               (REAL)(1.0 / 6227020800.0)}; /* 1 / k! */
     const int deg = F32 ? 7 : 13, mant = F32 ? 23 : 52, bias = F32 ? 127 : 1023, s = F32 ? 32 : 64;
-    /* beyond these, e^x is 0 or inf in the type; n stays within [-1075, 1024] */
+    /* beyond these, e^x is 0 or inf in the type; n stays within [-1077, 1025] (float64)
+     * or [-151, 129] (float32), so n -+ s keeps both factors normal */
     const REAL lo = F32 ? (REAL)-104 : (REAL)-746, hi = F32 ? (REAL)89 : (REAL)710;
     /* t = x log2(e) + 1.5 2^mant rounds x log2(e) to the integer n in t's low bits */
     const REAL shifter = F32 ? (REAL)12582912.0 : (REAL)6755399441055744.0;

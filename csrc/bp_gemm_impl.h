@@ -13,9 +13,10 @@
  * order: results do not depend on the thread count or on a row's position.
  *
  * Cache blocking: B's KC x NC panel is shared (L3), A is consumed in MC-row blocks
- * against one NR strip of B at a time (L1-L2: a strip of KC = 512 is 64-128 KB,
- * streamed in order, which the prefetchers keep up with; shallower panels that fit
- * L1 measured slower, as C is then read and written once per KC). Row-major A is
+ * against one NR strip of B at a time (L1-L2: a strip of KC = 512 is 16 KB on the
+ * baseline, 32 KB on AVX2 and 128 KB on AVX-512, streamed in order, which the
+ * prefetchers keep up with; shallower AVX-512 panels that fit L1 measured slower, as
+ * C is then read and written once per KC). Row-major A is
  * read in place while its rows are short; otherwise A is packed first.
  * The epilogue (bias, activation, activation derivative) is applied to each tile
  * while it is hot, after its last KC panel, instead of in extra passes over C.

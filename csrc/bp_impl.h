@@ -433,6 +433,10 @@ bp_status SFX(bp_predict)(bp_net *net, const REAL *params, const bp_matrix *X, R
     ptrdiff_t rows, n_blocks, blk, l;
     double flops = 0;
     int nt;
+    char *mem = NULL;
+#ifdef _OPENMP
+    int64_t bytes = 0;
+#endif
     if (net == NULL || net->elem != (int)sizeof(REAL) || params == NULL || out == NULL ||
         !SFX(check_matrix)(net, X))
         return BP_ERR_INVALID;
@@ -441,10 +445,14 @@ bp_status SFX(bp_predict)(bp_net *net, const REAL *params, const bp_matrix *X, R
     for (l = 0; l < net->n_layers; ++l) flops += (double)net->widths[l] * net->widths[l + 1];
     nt = bp_threads_for(net, flops * (double)X->n_rows);
     if (nt > n_blocks) nt = (int)n_blocks;
-#ifndef _OPENMP
-    nt = 1;
+#ifdef _OPENMP
+    if (nt > 1) { /* a workspace per thread; without one, the blocks run in turn */
+        bytes = SFX(worker_bytes)(net, rows);
+        if ((uint64_t)bytes * (uint64_t)nt <= (uint64_t)SIZE_MAX / 2)
+            mem = (char *)malloc((size_t)bytes * (size_t)nt);
+    }
 #endif
-    if (nt <= 1) { /* blocks in turn, each product threaded as its size allows */
+    if (mem == NULL) { /* blocks in turn, each product threaded as its size allows */
         for (blk = 0; blk < n_blocks; ++blk) {
             const ptrdiff_t start = blk * rows;
             SFX(predict_block)(net, params, X, start,
@@ -453,26 +461,20 @@ bp_status SFX(bp_predict)(bp_net *net, const REAL *params, const bp_matrix *X, R
         return BP_OK;
     }
 #ifdef _OPENMP
-    { /* every thread forwards whole blocks through all layers in its own workspace */
-        const int64_t bytes = SFX(worker_bytes)(net, rows);
-        char *mem;
-        if ((uint64_t)bytes * (uint64_t)nt > (uint64_t)SIZE_MAX / 2) return BP_ERR_OVERFLOW;
-        mem = (char *)malloc((size_t)bytes * (size_t)nt);
-        if (mem == NULL) return BP_ERR_NOMEM;
+    /* every thread forwards whole blocks through all layers in its own workspace */
 #pragma omp parallel num_threads(nt)
-        {
-            bp_net w;
-            SFX(worker_net)(net, rows, mem + bytes * omp_get_thread_num(), &w);
+    {
+        bp_net w;
+        SFX(worker_net)(net, rows, mem + bytes * omp_get_thread_num(), &w);
 #pragma omp for schedule(static, 1)
-            for (blk = 0; blk < n_blocks; ++blk) {
-                const ptrdiff_t start = blk * rows;
-                SFX(predict_block)(&w, params, X, start,
-                                   X->n_rows - start < rows ? X->n_rows - start : rows, out);
-            }
+        for (blk = 0; blk < n_blocks; ++blk) {
+            const ptrdiff_t start = blk * rows;
+            SFX(predict_block)(&w, params, X, start,
+                               X->n_rows - start < rows ? X->n_rows - start : rows, out);
         }
-        free(mem);
     }
 #endif
+    free(mem);
     return BP_OK;
 }
 

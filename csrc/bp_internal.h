@@ -40,10 +40,11 @@
 #define BP_NR_F32 (BP_NV * BP_VBYTES / 4)
 #define BP_NR_F64 (BP_NV * BP_VBYTES / 8)
 #define BP_NR_MAX BP_NR_F32
-#ifndef BP_KC
 #define BP_KC 512 /* deep panels: C is read and written once per KC of depth */
-#endif
 #define BP_KC_ALLOC 512 /* the largest KC of any variant */
+#if BP_KC > BP_KC_ALLOC
+#error "BP_KC exceeds BP_KC_ALLOC, the depth the packing buffers are sized for"
+#endif
 #define BP_MC 120   /* a multiple of every variant's MR */
 #define BP_SMALL_M 4 /* products with at most this many rows skip packing */
 #define BP_PACK_A_DEPTH 256 /* row-major A is packed when k and n both reach this */

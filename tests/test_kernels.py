@@ -24,7 +24,7 @@ def _linear_net(n_in, n_out, dtype, isa="auto", n_threads=1, max_rows=4096):
 @pytest.mark.parametrize(
     "m, k, n",
     [(1, 1, 1), (7, 3, 5), (13, 300, 17), (200, 64, 100), (5, 513, 33), (3, 20, 1100),
-     (50, 600, 270)],  # the last: deep and wide, so row-major A is packed too
+     (50, 600, 270), (9, 40, 2100)],  # deep and wide (A packed too); two NC panels
 )
 def test_product_matches_numpy(isa, dtype, rtol, m, k, n):
     # A 0-hidden-layer identity network predicts X W + b: the GEMM with every
@@ -43,19 +43,22 @@ def test_product_matches_numpy(isa, dtype, rtol, m, k, n):
 @pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_operands_read_in_place_or_packed_give_the_same_bits(isa, dtype):
-    # A few outputs: A and the small W (300 x n, under 64 KB) are read in place; 400
-    # outputs: both are packed (deep and wide). The first n columns must come out bitwise
-    # the same either way, over several panels of depth (300 > KC on AVX-512), with
-    # full strips read from W's rows and a partial strip packed.
+    # The same first n output columns, computed with the operands read in place (a
+    # narrow product) and packed (400 outputs: a panel too big to read in place), must
+    # be bitwise equal. First W of 200 x n under 64 KB, wide enough for a full strip of
+    # the widest tile (64 float32 / 32 float64 columns) read from W's rows and a partial
+    # one packed; then a depth of 300 with few outputs, A read in place, against 400
+    # outputs, where deep and wide A is packed too.
     rng = np.random.RandomState(3)
-    m, k, n = 300, 300, 40 if dtype == np.float32 else 24
-    X = rng.standard_normal((m, k)).astype(dtype)
-    W = rng.standard_normal((k, 400)).astype(dtype)
-    b = rng.standard_normal(400).astype(dtype)
-    narrow, wide = np.empty((m, n), dtype=dtype), np.empty((m, 400), dtype=dtype)
-    _linear_net(k, n, dtype, isa).predict(np.concatenate([W[:, :n].ravel(), b[:n]]), X, narrow)
-    _linear_net(k, 400, dtype, isa).predict(np.concatenate([W.ravel(), b]), X, wide)
-    assert np.array_equal(narrow, wide[:, :n])
+    for k, n in [(200, 80 if dtype == np.float32 else 40), (300, 40 if dtype == np.float32 else 24)]:
+        X = rng.standard_normal((300, k)).astype(dtype)
+        W = rng.standard_normal((k, 400)).astype(dtype)
+        b = rng.standard_normal(400).astype(dtype)
+        narrow, wide = np.empty((300, n), dtype=dtype), np.empty((300, 400), dtype=dtype)
+        _linear_net(k, n, dtype, isa).predict(np.concatenate([W[:, :n].ravel(), b[:n]]), X,
+                                              narrow)
+        _linear_net(k, 400, dtype, isa).predict(np.concatenate([W.ravel(), b]), X, wide)
+        assert np.array_equal(narrow, wide[:, :n]), (k, n)
 
 
 def _deep_problem(dtype, n=300, widths=(40, 120, 90, 5)):
@@ -100,11 +103,14 @@ def test_bitwise_identical_for_any_thread_count(isa, dtype):
 @pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("sparse", [False, True])
-def test_predictions_bitwise_identical_for_any_thread_count_and_block(isa, dtype, sparse):
+@pytest.mark.parametrize("widths", [(64, 256, 256, 10), (16, 64, 32, 10)])
+def test_predictions_bitwise_identical_for_any_thread_count_and_block(isa, dtype, sparse,
+                                                                      widths):
     # Prediction splits the rows into blocks that each thread forwards through every
     # layer alone: the result must not depend on the thread count, on the block size
-    # (max_rows) or on where a row falls in its block.
-    widths, X, _, params, _ = _deep_problem(dtype, n=2500, widths=(64, 256, 256, 10))
+    # (max_rows, and the L2-sized block of the narrower net: 240-600 rows) or on where
+    # a row falls in its block.
+    widths, X, _, params, _ = _deep_problem(dtype, n=2500, widths=widths)
     if sparse:
         X[np.abs(X) < 1.0] = 0
         X = scipy.sparse.csr_matrix(X)
@@ -118,7 +124,8 @@ def test_predictions_bitwise_identical_for_any_thread_count_and_block(isa, dtype
         return out
 
     expected = predict(1, 4096)
-    for n_threads, max_rows in [(2, 4096), (3, 4096), (8, 4096), (2, 997), (3, 120), (1, 7)]:
+    for n_threads, max_rows in [(2, 4096), (3, 4096), (8, 4096), (2, 997), (3, 250), (3, 120),
+                                (1, 7), (3, 7)]:
         assert np.array_equal(predict(n_threads, max_rows), expected), (n_threads, max_rows)
 
 
@@ -179,21 +186,24 @@ def test_exponentials_are_within_an_ulp_or_two_over_the_whole_range(isa, dtype):
     # core's vectorised exp; on a one-layer identity product (Z = X exactly) they are
     # compared with numpy's over every exponent, subnormal results and overflow included.
     lo, hi, edges = EXP_RANGE[dtype]
-    x = np.concatenate([np.linspace(lo, hi, 30011), edges]).astype(dtype)
-    params = np.array([1.0, 0.0], dtype=dtype)  # W = [[1]], b = [0]
-    out = np.empty((x.size, 1), dtype=dtype)
-    _core.Network([1, 1], "identity", "exp", "poisson", x.itemsize, 4096, 1, isa).predict(
-        params, x[:, None], out)
+    w = 64  # rows of 64 outputs: the vector loops run at full width
+    x = np.concatenate([np.linspace(lo, hi, 30011), edges])
+    x = np.concatenate([x, np.zeros(-x.size % w)]).astype(dtype).reshape(-1, w)
+    eye = np.concatenate([np.eye(w).ravel(), np.zeros(w)]).astype(dtype)  # W = I, b = 0
+    out = np.empty_like(x)
+    _core.Network([w, w], "identity", "exp", "poisson", x.itemsize, 4096, 1, isa).predict(
+        eye, x, out)
     with np.errstate(over="ignore"):
         expected = np.exp(x.astype(np.float64)).astype(dtype)
-        assert _ulps(out[:, 0], expected).max() <= 2
+        assert _ulps(out, expected).max() <= 2
         # expit from e = exp(-|x|), so tiny outputs are not flushed to 0 (scipy's are
         # below -709.78; the core keeps their subnormal values)
         e = np.exp(-np.abs(x.astype(np.float64)))
         expit = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(dtype)
-    _core.Network([1, 1], "identity", "logistic", "log_loss", x.itemsize, 4096, 1, isa).predict(
-        params, x[:, None], out)
-    assert _ulps(out[:, 0], expit).max() <= 3
+    _core.Network([w, w], "identity", "logistic", "log_loss", x.itemsize, 4096, 1, isa).predict(
+        eye, x, out)
+    assert _ulps(out, expit).max() <= 3
+    x = x.ravel()
     # softmax over rows of 7 spread-out logits (so some probabilities are subnormal)
     k = 7
     Z = np.concatenate([x[: x.size // k * k].reshape(-1, k)[:, ::-1] / 8, x[:4 * k].reshape(-1, k)])
