@@ -27,7 +27,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from . import _core
 from ._config import forked_child, kernel_variant
 from ._data import core_matrix, frame_float_dtype
-from ._fitted import best_is_current, make_best_current, weights_dtype
+from ._fitted import best_is_current, make_best_current, weight_layer_units, weights_dtype
 from ._layout import glorot_init, pack, unpack
 from ._progress import progress_bar
 
@@ -564,7 +564,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         dtype = X.dtype if X.dtype == coef_dtype else np.result_type(X.dtype, coef_dtype)
         if dtype.char not in "fd":   # float16 etc.: compute as numpy would, in float64
             dtype = np.dtype(np.float64)
-        layer_units = [self.coefs_[0].shape[0], *[c.shape[1] for c in self.coefs_]]
+        layer_units = weight_layer_units(self)
         out = np.empty((X.shape[0], layer_units[-1]), dtype=dtype)
         if X.shape[0]:
             self._predict_into(layer_units, self._packed_params(layer_units, dtype), X, out)
@@ -586,7 +586,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         self._small_nets = {}
         try:
             dtype = weights_dtype(self.coefs_ + self.intercepts_)
-            layer_units = [self.coefs_[0].shape[0], *[c.shape[1] for c in self.coefs_]]
+            layer_units = weight_layer_units(self)
             slab = pack(self.coefs_, self.intercepts_, layer_units, dtype)
         except (ValueError, TypeError, IndexError, AttributeError):
             return   # weights a user reshaped: predict reports it, as before pickling

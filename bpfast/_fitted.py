@@ -45,6 +45,11 @@ def weights_dtype(arrays: list[np.ndarray]) -> np.dtype:
     return dtypes.pop()
 
 
+def weight_layer_units(estimator) -> list[int]:
+    """Layer widths, inputs to outputs, as the estimator's ``coefs_`` give them."""
+    return [estimator.coefs_[0].shape[0], *(c.shape[1] for c in estimator.coefs_)]
+
+
 def best_is_current(estimator) -> bool:
     """Whether the early-stopping best weights are the current weights.
 

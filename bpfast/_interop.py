@@ -19,7 +19,13 @@ from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 
 from ._classifier import MLPClassifier
-from ._fitted import TRAINING_ATTRIBUTES, best_is_current, make_best_current, weights_dtype
+from ._fitted import (
+    TRAINING_ATTRIBUTES,
+    best_is_current,
+    make_best_current,
+    weight_layer_units,
+    weights_dtype,
+)
 from ._layout import n_params, pack, unpack
 from ._regressor import MLPRegressor
 
@@ -134,16 +140,12 @@ def _copy_fitted(source, target) -> None:
         target._best_intercepts = [np.array(b) for b in source._best_intercepts]
 
 
-def _layer_units(estimator) -> list[int]:
-    return [estimator.coefs_[0].shape[0], *(c.shape[1] for c in estimator.coefs_)]
-
-
 def _sklearn_optimizer(estimator, converted) -> SGDOptimizer | AdamOptimizer | None:
     """scikit-learn's optimizer holding bpfast's state, if the next partial_fit would use it."""
     state = getattr(estimator, "_optimizer_state", None)
     if state is None or estimator._optimizer_solver != estimator.solver:
         return None
-    units = _layer_units(estimator)
+    units = weight_layer_units(estimator)
     size = n_params(units)
 
     def per_parameter(slab):
@@ -186,7 +188,7 @@ def _set_bpfast_optimizer(estimator, converted) -> None:
         lists = [optimizer.ms, optimizer.vs]
     else:
         return
-    units = _layer_units(converted)
+    units = weight_layer_units(converted)
     dtype = converted.coefs_[0].dtype
     n = len(units) - 1
     converted._optimizer_state = np.concatenate(

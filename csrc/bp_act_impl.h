@@ -80,22 +80,43 @@ static void SFX(logistic_row)(REAL *r, ptrdiff_t cols)
     }
 }
 
+/* max(x, 0), NaN kept as numpy.maximum keeps it */
+static inline REAL SFX(relu)(REAL x) { return x > 0 || x != x ? x : (REAL)0; }
+
+/* softmax of each row: exp(z - max(row)) over the whole block when it is contiguous
+ * (one long vector loop), then each row divided by its sum */
+static void SFX(softmax_rows)(REAL *z, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld)
+{
+    ptrdiff_t i, j;
+    for (i = 0; i < rows; ++i) {
+        REAL *r = z + i * ld, mx = r[0];
+        for (j = 1; j < cols; ++j) mx = r[j] > mx ? r[j] : mx;
+        for (j = 0; j < cols; ++j) r[j] -= mx;
+    }
+    if (ld == cols)
+        SFX(exp_array)(z, rows * cols);
+    else
+        for (i = 0; i < rows; ++i) SFX(exp_array)(z + i * ld, cols);
+    for (i = 0; i < rows; ++i) {
+        REAL *r = z + i * ld, sum = 0;
+        for (j = 0; j < cols; ++j) sum += r[j];
+        for (j = 0; j < cols; ++j) r[j] /= sum;
+    }
+}
+
 static void SFX(activate)(int act, REAL *z, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld)
 {
     ptrdiff_t i, j;
-    if (act == BP_ACT_SOFTMAX) { /* exp(z - max(row)) over the block, then each row / its sum */
-        for (i = 0; i < rows; ++i) {
-            REAL *r = z + i * ld, mx = r[0];
-            for (j = 1; j < cols; ++j) mx = r[j] > mx ? r[j] : mx;
-            for (j = 0; j < cols; ++j) r[j] -= mx;
-        }
+    if (act == BP_ACT_SOFTMAX) {
+        SFX(softmax_rows)(z, rows, cols, ld);
+        return;
     }
-    if ((act == BP_ACT_SOFTMAX || act == BP_ACT_EXP) && ld == cols) {
-        SFX(exp_array)(z, rows * cols); /* one long vector loop */
-        if (act == BP_ACT_EXP) return;
+    if (ld == cols) { /* elementwise: a contiguous block is one long row */
+        cols *= rows;
+        rows = 1;
     }
     for (i = 0; i < rows; ++i) {
-        REAL *r = z + i * ld, sum = 0;
+        REAL *r = z + i * ld;
         switch (act) {
         case BP_ACT_LOGISTIC:
             SFX(logistic_row)(r, cols);
@@ -103,16 +124,11 @@ static void SFX(activate)(int act, REAL *z, ptrdiff_t rows, ptrdiff_t cols, ptrd
         case BP_ACT_TANH:
             for (j = 0; j < cols; ++j) r[j] = BP_TANH(r[j]);
             break;
-        case BP_ACT_RELU: /* max(z, 0), NaN kept as numpy.maximum keeps it */
-            for (j = 0; j < cols; ++j) r[j] = (r[j] > 0 || r[j] != r[j]) ? r[j] : (REAL)0;
+        case BP_ACT_RELU:
+            for (j = 0; j < cols; ++j) r[j] = SFX(relu)(r[j]);
             break;
         case BP_ACT_EXP:
             SFX(exp_array)(r, cols);
-            break;
-        case BP_ACT_SOFTMAX:
-            if (ld != cols) SFX(exp_array)(r, cols);
-            for (j = 0; j < cols; ++j) sum += r[j];
-            for (j = 0; j < cols; ++j) r[j] /= sum;
             break;
         default: /* identity */
             return;

@@ -135,6 +135,13 @@ static inline SFX(vec) SFX(vrelu)(SFX(vec) z) { return BP_V(RELU)(z); }
     }
 #endif
 
+/* an element of a finished tile written back without vectors: [+ bias], [ReLU] */
+static inline REAL SFX(tile_element)(REAL x, const REAL *bias, ptrdiff_t j, int relu)
+{
+    if (bias != NULL) x += bias[j];
+    return relu ? SFX(relu)(x) : x;
+}
+
 /* One MR x NR tile of C from A (element (i,p) at a[i*ars + p*acs]: a packed strip
  * has ars = 1, acs = MR; A read in place has its own strides) and a strip of B, NR
  * columns wide with row stride ldb (NR when packed, B's row stride when read in
@@ -196,11 +203,9 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
                 } else {
                     REAL part[LANES];
                     SFX(vstore)(part, t);
-                    for (j = j0; j < nr; ++j) {
-                        REAL x = accumulate ? ci[j] + part[j - j0] : part[j - j0];
-                        if (bias != NULL) x += bias[j];
-                        ci[j] = !relu || x > 0 || x != x ? x : (REAL)0;
-                    }
+                    for (j = j0; j < nr; ++j)
+                        ci[j] = SFX(tile_element)(accumulate ? ci[j] + part[j - j0] : part[j - j0],
+                                                  bias, j, relu);
                 }
             }
         }
@@ -218,11 +223,9 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
             }
         }
         for (i = 0; i < mr; ++i)
-            for (j = 0; j < nr; ++j) {
-                REAL x = accumulate ? c[i * ldc + j] + ab[i][j] : ab[i][j];
-                if (bias != NULL) x += bias[j];
-                c[i * ldc + j] = !relu || x > 0 || x != x ? x : (REAL)0;
-            }
+            for (j = 0; j < nr; ++j)
+                c[i * ldc + j] = SFX(tile_element)(
+                    accumulate ? c[i * ldc + j] + ab[i][j] : ab[i][j], bias, j, relu);
     }
 #endif
 }

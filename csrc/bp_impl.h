@@ -379,9 +379,7 @@ static ptrdiff_t SFX(predict_block_rows)(const bp_net *net)
     ptrdiff_t r;
     int l;
     for (l = 1; l <= net->n_layers; ++l) per_row += (double)net->widths[l] * sizeof(REAL);
-    r = BP_PREDICT_BYTES / per_row >= (double)net->max_rows
-            ? (ptrdiff_t)net->max_rows
-            : (ptrdiff_t)(BP_PREDICT_BYTES / per_row) / BP_MC * BP_MC;
+    r = (ptrdiff_t)(BP_PREDICT_BYTES / per_row) / BP_MC * BP_MC;
     if (r < BP_MC) r = BP_MC;
     return r < net->max_rows ? r : (ptrdiff_t)net->max_rows;
 }
@@ -397,34 +395,30 @@ static void SFX(predict_block)(bp_net *net, const REAL *params, const bp_matrix 
 }
 
 #ifdef _OPENMP
-/* A one-thread copy of net whose activations and packing buffers are `mem`, for
- * blocks of at most rows rows; mem holds SFX(worker_bytes)(net, rows) bytes. */
-static int64_t SFX(worker_bytes)(const bp_net *net, ptrdiff_t rows)
+/* Lays out in mem (from its first 64-byte boundary) a one-thread copy w of net for
+ * blocks of at most `rows` rows: its activations' pointers and buffers, then its
+ * packing buffers. Returns the bytes mem must hold; with w == NULL only counts. */
+static int64_t SFX(worker_net)(const bp_net *net, ptrdiff_t rows, char *mem, bp_net *w)
 {
-    int64_t total = (int64_t)sizeof(char *) * (net->n_layers + 1) + 64;
-    const int64_t nc = (net->max_width < BP_NC ? net->max_width : BP_NC) + BP_NR_ALLOC;
+    const int64_t elem = (int64_t)sizeof(REAL);
+    char *base = w != NULL ? (char *)(((uintptr_t)mem + 63) & ~(uintptr_t)63) : NULL;
+    int64_t off = bp_round64((int64_t)sizeof(char *) * (net->n_layers + 1));
     int l;
-    for (l = 1; l <= net->n_layers; ++l) total += (rows * net->widths[l] * (int64_t)sizeof(REAL) + 63) / 64 * 64;
-    return total + ((rows + BP_MR_ALLOC) + nc) * BP_KC_ALLOC * (int64_t)sizeof(REAL) + 64;
-}
-
-static void SFX(worker_net)(const bp_net *net, ptrdiff_t rows, char *mem, bp_net *w)
-{
-    const int64_t nc = (net->max_width < BP_NC ? net->max_width : BP_NC) + BP_NR_ALLOC;
-    char *base = (char *)(((uintptr_t)mem + 63) / 64 * 64);
-    int l;
-    *w = *net;
-    w->n_threads = 1;
-    w->max_rows = rows;
-    w->act = (char **)base;
-    base += ((int64_t)sizeof(char *) * (net->n_layers + 1) + 63) / 64 * 64;
-    w->act[0] = NULL;
-    for (l = 1; l <= net->n_layers; ++l) {
-        w->act[l] = base;
-        base += (rows * net->widths[l] * (int64_t)sizeof(REAL) + 63) / 64 * 64;
+    if (w != NULL) {
+        *w = *net;
+        w->n_threads = 1;
+        w->max_rows = rows;
+        w->act = (char **)base;
+        w->act[0] = NULL;
     }
-    w->pack_b = base;
-    w->pack_a = base + nc * BP_KC_ALLOC * (int64_t)sizeof(REAL);
+    for (l = 1; l <= net->n_layers; ++l) {
+        if (w != NULL) w->act[l] = base + off;
+        off += bp_round64(rows * net->widths[l] * elem);
+    }
+    if (w != NULL) w->pack_b = base + off;
+    off += bp_round64(bp_pack_b_cols(net->max_width) * BP_KC * elem);
+    if (w != NULL) w->pack_a = base + off;
+    return off + bp_pack_a_rows(rows) * BP_KC * elem + 63; /* + 63: mem's alignment */
 }
 #endif
 
@@ -447,7 +441,7 @@ bp_status SFX(bp_predict)(bp_net *net, const REAL *params, const bp_matrix *X, R
     if (nt > n_blocks) nt = (int)n_blocks;
 #ifdef _OPENMP
     if (nt > 1) { /* a workspace per thread; without one, the blocks run in turn */
-        bytes = SFX(worker_bytes)(net, rows);
+        bytes = SFX(worker_net)(net, rows, NULL, NULL);
         if ((uint64_t)bytes * (uint64_t)nt <= (uint64_t)SIZE_MAX / 2)
             mem = (char *)malloc((size_t)bytes * (size_t)nt);
     }

@@ -40,11 +40,7 @@
 #define BP_NR_F32 (BP_NV * BP_VBYTES / 4)
 #define BP_NR_F64 (BP_NV * BP_VBYTES / 8)
 #define BP_NR_MAX BP_NR_F32
-#define BP_KC 512 /* deep panels: C is read and written once per KC of depth */
-#define BP_KC_ALLOC 512 /* the largest KC of any variant */
-#if BP_KC > BP_KC_ALLOC
-#error "BP_KC exceeds BP_KC_ALLOC, the depth the packing buffers are sized for"
-#endif
+#define BP_KC 512 /* every variant's; deep panels: C is read and written once per KC */
 #define BP_MC 120   /* a multiple of every variant's MR */
 #define BP_SMALL_M 4 /* products with at most this many rows skip packing */
 #define BP_PACK_A_DEPTH 256 /* row-major A is packed when k and n both reach this */
@@ -53,7 +49,7 @@
 #define BP_PREDICT_BYTES 262144.0 /* activations of one prediction block (L2) */
 #define BP_NC 2048
 /* Bounds over every variant's tile, for sizing the packing buffers. */
-#define BP_MR_ALLOC 8
+#define BP_MR_ALLOC 6
 #define BP_NR_ALLOC 64
 
 /* The micro-kernel's vectors. GCC and Clang vector extensions give register-resident
@@ -205,6 +201,18 @@ BP_DECLARE_VARIANT(double, f64, _avx2)
 BP_DECLARE_VARIANT(float, f32, _avx512)
 BP_DECLARE_VARIANT(double, f64, _avx512)
 #endif
+
+/* n rounded up to a multiple of 64: carved buffers stay cache-line aligned */
+static inline int64_t bp_round64(int64_t n) { return (n + 63) & ~(int64_t)63; }
+
+/* The packing buffers hold BP_KC-deep panels: B up to bp_pack_b_cols(widest layer)
+ * columns, A up to bp_pack_a_rows(rows of a product) rows (room to round up to any
+ * variant's tile). */
+static inline int64_t bp_pack_b_cols(int64_t max_width)
+{
+    return (max_width < BP_NC ? max_width : BP_NC) + BP_NR_ALLOC;
+}
+static inline int64_t bp_pack_a_rows(int64_t rows) { return rows + BP_MR_ALLOC; }
 
 static inline int bp_threads_for(const bp_net *net, double work)
 {

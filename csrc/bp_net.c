@@ -67,9 +67,6 @@ void bp_net_free(bp_net *net)
     free(net);
 }
 
-/* Round a byte count up to 64 so every carved buffer stays cache-line aligned. */
-static int64_t bp_round64(int64_t n) { return (n + 63) & ~(int64_t)63; }
-
 static int bp_valid_act(int a, int hidden)
 {
     if (a == BP_ACT_IDENTITY || a == BP_ACT_LOGISTIC || a == BP_ACT_TANH) return 1;
@@ -152,12 +149,9 @@ bp_status bp_net_create(bp_net **out, int n_layers, const int64_t *widths,
         need[3] = max_rows;                                                /* sw_buf */
         need[4] = net->n_params;                                           /* grad */
         {   /* packed panels: A up to max(rows, width) tall, B up to min(NC, width) wide */
-            int64_t m = max_rows > net->max_width ? max_rows : net->max_width;
-            int64_t nc = net->max_width < BP_NC ? net->max_width : BP_NC;
-            m += BP_MR_ALLOC;   /* room to round up to any variant's tile */
-            nc += BP_NR_ALLOC;
-            if (!bp_mul_size(nc, BP_KC_ALLOC, &need[5])) goto overflow;              /* pack_b */
-            if (!bp_mul_size(m, BP_KC_ALLOC, &need[6])) goto overflow;               /* pack_a */
+            const int64_t m = max_rows > net->max_width ? max_rows : net->max_width;
+            if (!bp_mul_size(bp_pack_b_cols(net->max_width), BP_KC, &need[5])) goto overflow;
+            if (!bp_mul_size(bp_pack_a_rows(m), BP_KC, &need[6])) goto overflow;
         }
         for (i = 0; i < 7; ++i) {
             if (!bp_mul_size(need[i], e, &t)) goto overflow;

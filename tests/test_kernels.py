@@ -99,7 +99,6 @@ def test_bitwise_identical_for_any_thread_count(isa, dtype):
         assert np.array_equal(grad, grad1), f"{threads} threads differ from 1"
 
 
-
 @pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("sparse", [False, True])
