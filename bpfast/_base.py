@@ -27,6 +27,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from . import _core
 from ._config import forked_child, kernel_variant
 from ._data import core_matrix, frame_float_dtype
+from ._exceptions import NonFiniteInputError
 from ._fitted import best_is_current, make_best_current, weight_layer_units, weights_dtype
 from ._layout import glorot_init, pack, unpack
 from ._progress import progress_bar
@@ -514,9 +515,10 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
     def _validate_for_predict(self, X):
         """scikit-learn's predict-time validation, skipped when it could not change X.
 
-        A plain finite float32/float64 2-D array of the fitted width, for a model
-        fitted without feature names, passes validate_data unchanged; taking it
-        as it is keeps one-row predictions cheap. Anything else goes through
+        A plain float32/float64 2-D array of the fitted width, for a model fitted
+        without feature names, passes validate_data unchanged when finite; taking
+        it as it is keeps one-row predictions cheap. The C core checks that it is
+        finite as it reads it (see _forward_pass_fast). Anything else goes through
         validate_data, which converts it or raises scikit-learn's error.
         """
         if (
@@ -526,7 +528,6 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             and X.shape[0] > 0
             and X.shape[1] == getattr(self, "n_features_in_", -1)
             and not hasattr(self, "feature_names_in_")
-            and np.isfinite(X).all()
         ):
             return X
         # Any numeric dtype is accepted: the output dtype follows numpy's
@@ -567,7 +568,12 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         layer_units = weight_layer_units(self)
         out = np.empty((X.shape[0], layer_units[-1]), dtype=dtype)
         if X.shape[0]:
-            self._predict_into(layer_units, self._packed_params(layer_units, dtype), X, out)
+            try:
+                self._predict_into(layer_units, self._packed_params(layer_units, dtype), X, out)
+            except NonFiniteInputError:
+                # scikit-learn's error, naming NaN or infinity and the input
+                validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+                raise
         return out
 
     def __getstate__(self):

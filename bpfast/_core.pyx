@@ -9,6 +9,8 @@ layer, in the estimators.
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from time import perf_counter
+
+from ._exceptions import NonFiniteInputError
 from cython cimport floating
 from libc.stdint cimport int64_t
 
@@ -18,6 +20,7 @@ cdef extern from "bp_core.h" nogil:
         BP_ERR_NOMEM
         BP_ERR_INVALID
         BP_ERR_OVERFLOW
+        BP_ERR_NONFINITE
 
     ctypedef struct bp_matrix:
         const void *dense
@@ -123,6 +126,8 @@ cdef int _check(bp_status st) except -1:
         raise MemoryError("bpfast: could not allocate the training workspace")
     if st == BP_ERR_OVERFLOW:
         raise MemoryError("bpfast: the requested network or batch is too large to address")
+    if st == BP_ERR_NONFINITE:
+        raise NonFiniteInputError("Input X contains NaN or infinity.")
     raise ValueError("bpfast: invalid arguments passed to the C core (status %d)" % st)
 
 

@@ -8,3 +8,11 @@ class ModelFormatError(ValueError):
     truncated, inconsistent or corrupted; the message names the problem.
     A subclass of :class:`ValueError`.
     """
+
+
+class NonFiniteInputError(ValueError):
+    """The C core found NaN or infinity in the input it was asked to predict on.
+
+    Raised by the prediction kernels, which check each block of a dense input as
+    they read it; the estimators turn it into scikit-learn's own message.
+    """

@@ -25,7 +25,8 @@ typedef enum {
     BP_OK = 0,
     BP_ERR_NOMEM = 1,     /* an allocation failed */
     BP_ERR_INVALID = 2,   /* an argument is out of its domain */
-    BP_ERR_OVERFLOW = 3   /* a size computation would overflow */
+    BP_ERR_OVERFLOW = 3,  /* a size computation would overflow */
+    BP_ERR_NONFINITE = 4  /* a dense input to bp_predict holds NaN or infinity */
 } bp_status;
 
 typedef enum {
@@ -126,7 +127,9 @@ int bp_openmp_version(void);
                                       const int64_t *order, int64_t n,                \
                                       int64_t batch_size, int64_t batch_begin,        \
                                       int64_t batch_end, double *accumulated_loss);   \
-    /* Output-layer activations for every row of X into out (n_rows, n_outputs). */   \
+    /* Output-layer activations for every row of X into out (n_rows, n_outputs).   \
+     * A dense X is checked block by block as it is read: BP_ERR_NONFINITE (and    \
+     * out unspecified) when it holds NaN or infinity. */                            \
     bp_status bp_predict_##SFX(bp_net *net, const REAL *params, const bp_matrix *X,   \
                                REAL *out);
 

@@ -100,11 +100,11 @@ static inline void SFX(vstore)(REAL *p, SFX(vec) v) { memcpy(p, &v, sizeof v); }
 static inline SFX(vec) SFX(vadd)(SFX(vec) x, SFX(vec) y) { return x + y; }
 /* c + a b for a scalar a (one FMA where the variant's flags allow contraction) */
 static inline SFX(vec) SFX(vmadd)(SFX(vec) c, REAL a, SFX(vec) b) { return c + a * b; }
-/* max(z, 0) with NaN kept: clear the lanes that are <= 0 */
+/* max(z, 0) with NaN kept: clear the lanes that are <= 0 (false for NaN) */
 static inline SFX(vec) SFX(vrelu)(SFX(vec) z)
 {
     const SFX(vec) zero = {0};
-    return (SFX(vec))((SFX(ivec))z & ((SFX(ivec))(z > zero) | (SFX(ivec))(z != z)));
+    return (SFX(vec))((SFX(ivec))z & ~(SFX(ivec))(z <= zero));
 }
 #else
 typedef bp_vec SFX(vec);
@@ -190,6 +190,22 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
         }
         /* write back: whole vectors straight from the registers, a partial last
          * vector through a small buffer */
+        SFX(vec) bv[NV]; /* the bias's whole vectors, loaded once for every row */
+        for (v = 0; v < NV; ++v)
+            bv[v] = bias != NULL && (v + 1) * LANES <= nr ? SFX(vload)(bias + v * LANES)
+                                                          : SFX(vzero)();
+        if (mr == BP_MR && nr == BP_NR) { /* a whole tile: loops of constant length */
+            for (i = 0; i < BP_MR; ++i)
+                for (v = 0; v < NV; ++v) {
+                    REAL *cv = c + i * ldc + v * LANES;
+                    SFX(vec) t = acc[i][v];
+                    if (accumulate) t = SFX(vadd)(SFX(vload)(cv), t);
+                    if (bias != NULL) t = SFX(vadd)(t, bv[v]);
+                    if (relu) t = SFX(vrelu)(t);
+                    SFX(vstore)(cv, t);
+                }
+            return;
+        }
         for (i = 0; i < mr; ++i) {
             REAL *ci = c + i * ldc;
             for (v = 0; v < nv; ++v) {
@@ -197,7 +213,7 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
                 SFX(vec) t = acc[i][v];
                 if (j0 + LANES <= nr) {
                     if (accumulate) t = SFX(vadd)(SFX(vload)(ci + j0), t);
-                    if (bias != NULL) t = SFX(vadd)(t, SFX(vload)(bias + j0));
+                    if (bias != NULL) t = SFX(vadd)(t, bv[v]);
                     if (relu) t = SFX(vrelu)(t);
                     SFX(vstore)(ci + j0, t);
                 } else {

@@ -384,14 +384,28 @@ static ptrdiff_t SFX(predict_block_rows)(const bp_net *net)
     return r < net->max_rows ? r : (ptrdiff_t)net->max_rows;
 }
 
-/* forward() on rows [start, start + nb) of X, the output activations copied to out */
-static void SFX(predict_block)(bp_net *net, const REAL *params, const bp_matrix *X,
-                               ptrdiff_t start, ptrdiff_t nb, REAL *out)
+/* 1 when every one of x[0..n) is finite: x - x is 0 for those and NaN for NaN and
+ * infinities (a branch-free loop the compiler vectorises) */
+static int SFX(all_finite)(const REAL *x, ptrdiff_t n)
+{
+    int bad = 0;
+    ptrdiff_t i;
+    for (i = 0; i < n; ++i) bad |= !(x[i] - x[i] == 0);
+    return !bad;
+}
+
+/* forward() on rows [start, start + nb) of X, the output activations copied to out.
+ * Returns 0 (and leaves out alone) when a dense block holds NaN or infinity: checked
+ * here, where the block is read into cache for its first product anyway. */
+static int SFX(predict_block)(bp_net *net, const REAL *params, const bp_matrix *X,
+                              ptrdiff_t start, ptrdiff_t nb, REAL *out)
 {
     const ptrdiff_t d = (ptrdiff_t)net->widths[0], k = (ptrdiff_t)net->widths[net->n_layers];
     const REAL *x = X->dense ? (const REAL *)X->dense + start * d : NULL;
+    if (x != NULL && !SFX(all_finite)(x, nb * d)) return 0;
     SFX(forward)(net, params, x, d, X, NULL, start, nb);
     memcpy(out + start * k, net->act[net->n_layers], sizeof(REAL) * (size_t)(nb * k));
+    return 1;
 }
 
 #ifdef _OPENMP
@@ -426,7 +440,7 @@ bp_status SFX(bp_predict)(bp_net *net, const REAL *params, const bp_matrix *X, R
 {
     ptrdiff_t rows, n_blocks, blk, l;
     double flops = 0;
-    int nt;
+    int nt, nonfinite = 0;
     char *mem = NULL;
 #ifdef _OPENMP
     int64_t bytes = 0;
@@ -449,8 +463,9 @@ bp_status SFX(bp_predict)(bp_net *net, const REAL *params, const bp_matrix *X, R
     if (mem == NULL) { /* blocks in turn, each product threaded as its size allows */
         for (blk = 0; blk < n_blocks; ++blk) {
             const ptrdiff_t start = blk * rows;
-            SFX(predict_block)(net, params, X, start,
-                               X->n_rows - start < rows ? X->n_rows - start : rows, out);
+            if (!SFX(predict_block)(net, params, X, start,
+                                    X->n_rows - start < rows ? X->n_rows - start : rows, out))
+                return BP_ERR_NONFINITE;
         }
         return BP_OK;
     }
@@ -463,13 +478,16 @@ bp_status SFX(bp_predict)(bp_net *net, const REAL *params, const bp_matrix *X, R
 #pragma omp for schedule(static, 1)
         for (blk = 0; blk < n_blocks; ++blk) {
             const ptrdiff_t start = blk * rows;
-            SFX(predict_block)(&w, params, X, start,
-                               X->n_rows - start < rows ? X->n_rows - start : rows, out);
+            if (!SFX(predict_block)(&w, params, X, start,
+                                    X->n_rows - start < rows ? X->n_rows - start : rows, out)) {
+#pragma omp atomic
+                nonfinite |= 1;
+            }
         }
     }
 #endif
     free(mem);
-    return BP_OK;
+    return nonfinite ? BP_ERR_NONFINITE : BP_OK;
 }
 
 #undef W_OF

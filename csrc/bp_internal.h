@@ -80,13 +80,11 @@ typedef __m512d bp_vf64;
 #define BP_VADD_F64 _mm512_add_pd
 #define BP_VMADD_F32(c, a, b) _mm512_fmadd_ps(a, b, c)
 #define BP_VMADD_F64(c, a, b) _mm512_fmadd_pd(a, b, c)
-/* max(x, 0) with NaN kept: keep the lanes that are > 0 or unordered */
-#define BP_VRELU_F32(x)                                                             \
-    _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ) |   \
-                            _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x)
-#define BP_VRELU_F64(x)                                                             \
-    _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_GT_OQ) |   \
-                            _mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q), x)
+/* max(x, 0) with NaN kept: keep the lanes not <= 0 (> 0 or unordered) */
+#define BP_VRELU_F32(x) \
+    _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NLE_UQ), x)
+#define BP_VRELU_F64(x) \
+    _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_NLE_UQ), x)
 #elif defined(__AVX2__)
 typedef __m256 bp_vf32;
 typedef __m256d bp_vf64;
@@ -102,12 +100,8 @@ typedef __m256d bp_vf64;
 #define BP_VADD_F64 _mm256_add_pd
 #define BP_VMADD_F32(c, a, b) _mm256_fmadd_ps(a, b, c)
 #define BP_VMADD_F64(c, a, b) _mm256_fmadd_pd(a, b, c)
-#define BP_VRELU_F32(x)                                                                 \
-    _mm256_and_ps(x, _mm256_or_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ),    \
-                                  _mm256_cmp_ps(x, x, _CMP_UNORD_Q)))
-#define BP_VRELU_F64(x)                                                                 \
-    _mm256_and_pd(x, _mm256_or_pd(_mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_GT_OQ),    \
-                                  _mm256_cmp_pd(x, x, _CMP_UNORD_Q)))
+#define BP_VRELU_F32(x) _mm256_and_ps(x, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NLE_UQ))
+#define BP_VRELU_F64(x) _mm256_and_pd(x, _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_NLE_UQ))
 #else
 typedef __m128 bp_vf32;
 typedef __m128d bp_vf64;
@@ -123,10 +117,8 @@ typedef __m128d bp_vf64;
 #define BP_VADD_F64 _mm_add_pd
 #define BP_VMADD_F32(c, a, b) _mm_add_ps(c, _mm_mul_ps(a, b))
 #define BP_VMADD_F64(c, a, b) _mm_add_pd(c, _mm_mul_pd(a, b))
-#define BP_VRELU_F32(x) \
-    _mm_and_ps(x, _mm_or_ps(_mm_cmpgt_ps(x, _mm_setzero_ps()), _mm_cmpunord_ps(x, x)))
-#define BP_VRELU_F64(x) \
-    _mm_and_pd(x, _mm_or_pd(_mm_cmpgt_pd(x, _mm_setzero_pd()), _mm_cmpunord_pd(x, x)))
+#define BP_VRELU_F32(x) _mm_and_ps(x, _mm_cmpnle_ps(x, _mm_setzero_ps()))
+#define BP_VRELU_F64(x) _mm_and_pd(x, _mm_cmpnle_pd(x, _mm_setzero_pd()))
 #endif
 #endif
 

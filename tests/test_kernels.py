@@ -7,7 +7,8 @@ import scipy.sparse
 
 from bpfast import _core
 from bpfast._data import core_matrix
-from bpfast._layout import n_params
+from bpfast._exceptions import NonFiniteInputError
+from bpfast._layout import n_params, unpack
 
 VARIANTS = [v for v in ("baseline", "avx2", "avx512") if _core.isa_available(v)]
 
@@ -126,6 +127,59 @@ def test_predictions_bitwise_identical_for_any_thread_count_and_block(isa, dtype
     for n_threads, max_rows in [(2, 4096), (3, 4096), (8, 4096), (2, 997), (3, 250), (3, 120),
                                 (1, 7), (3, 7)]:
         assert np.array_equal(predict(n_threads, max_rows), expected), (n_threads, max_rows)
+
+
+@pytest.mark.parametrize("isa", VARIANTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_prediction_reports_nan_or_infinity_in_any_block(isa, dtype):
+    # Prediction checks each dense block as it reads it: a NaN or infinity anywhere
+    # (first row, a middle block, the last element) is reported whatever the thread
+    # count and block size, and the largest finite values are not.
+    widths, X, _, params, _ = _deep_problem(dtype, n=2500, widths=(16, 64, 32, 10))
+
+    def predict(X, n_threads, max_rows):
+        net = _core.Network(widths, "relu", "softmax", "log_loss", np.dtype(dtype).itemsize,
+                            max_rows, n_threads, isa)
+        net.predict(params, core_matrix(X, dtype), np.empty((X.shape[0], 10), dtype=dtype))
+
+    huge = X.copy()
+    huge[::7, 3] = np.finfo(dtype).max
+    huge[1::7, 5] = -np.finfo(dtype).max
+    huge[2::7, 1] = np.finfo(dtype).smallest_subnormal
+    for n_threads, max_rows in [(1, 4096), (3, 4096), (1, 120), (3, 7)]:
+        predict(huge, n_threads, max_rows)
+        for value in (np.nan, np.inf, -np.inf):
+            for row, col in [(0, 0), (1234, 7), (2499, 15)]:
+                bad = X.copy()
+                bad[row, col] = value
+                with pytest.raises(NonFiniteInputError, match="NaN or infinity"):
+                    predict(bad, n_threads, max_rows)
+
+
+@pytest.mark.parametrize("isa", VARIANTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_relu_in_the_products_epilogue_keeps_nan_like_numpy(isa, dtype):
+    # ReLU is applied to whole tiles in the micro-kernel's registers: max(z, 0) must
+    # keep a NaN pre-activation NaN (as numpy's maximum does) and zero the negatives,
+    # in full tiles and in partial ones (100 hidden units: full strips and a narrow one).
+    rng = np.random.RandomState(5)
+    widths = [20, 100, 3]
+    params = (rng.standard_normal(n_params(widths)) * 0.5).astype(dtype)
+    (W1, W2), (b1, b2) = unpack(params, widths)  # views into params
+    X = (np.abs(rng.standard_normal((50, 20))) + 0.1).astype(dtype)
+    net = _core.Network(widths, "relu", "identity", "squared_error", np.dtype(dtype).itemsize,
+                        4096, 1, isa)
+    out = np.empty((50, 3), dtype=dtype)
+    for unit in (0, 37, 98):  # in the first strip, a middle one, the narrow last one
+        W1[4, unit] = np.nan  # that hidden unit is NaN for every row
+        net.predict(params, X, out)
+        assert np.isnan(out).all(), unit
+        W1[4, unit] = 0.5
+    W1[4, [0, 37, 98]] = -1e4  # now those units are negative, so 0 after ReLU
+    net.predict(params, X, out)
+    hidden = np.maximum(X.astype(np.float64) @ W1 + b1, 0)
+    assert (hidden[:, [0, 37, 98]] == 0).all()
+    np.testing.assert_allclose(out, hidden @ W2 + b2, rtol=1e-4, atol=1e-4)
 
 
 def test_unknown_variant_is_rejected():
