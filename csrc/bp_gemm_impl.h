@@ -63,6 +63,32 @@ static void SFX(pack_b_strip)(ptrdiff_t s, ptrdiff_t kc, ptrdiff_t nc, const REA
         for (j = 0; j < BP_NR; ++j) dst[p * BP_NR + j] = j < nr ? src[p * brs + j * bcs] : (REAL)0;
 }
 
+/* Columns of a packed partial strip: a row-major B read in place packs only its last,
+ * partial strip, and that only as wide as the vectors the micro-kernel reads (all NR
+ * columns with the scalar kernel) */
+static ptrdiff_t SFX(edge_width)(ptrdiff_t nr)
+{
+#ifdef BP_VECTORS
+    enum { LANES = BP_VBYTES / (int)sizeof(REAL) };
+    return (nr + LANES - 1) / LANES * LANES;
+#else
+    (void)nr;
+    return BP_NR;
+#endif
+}
+
+/* that strip (nr < NR columns of a row-major B, depth kc) into pb, rows w apart */
+static void SFX(pack_b_edge)(ptrdiff_t kc, ptrdiff_t nr, const REAL *b, ptrdiff_t brs,
+                             REAL *BP_RESTRICT pb)
+{
+    const ptrdiff_t w = SFX(edge_width)(nr);
+    ptrdiff_t p, j;
+    for (p = 0; p < kc; ++p) {
+        memcpy(pb + p * w, b + p * brs, sizeof(REAL) * (size_t)nr);
+        for (j = nr; j < w; ++j) pb[p * w + j] = 0;
+    }
+}
+
 /* pack rows [p0, p1) of a row-major B panel (depth kc x nc columns) into every strip:
  * each row is read once, front to back, and each strip receives whole NR-wide rows.
  * (Walking one strip down all kc rows instead touches a new page per row.) */
@@ -123,14 +149,38 @@ static inline SFX(vec) SFX(vrelu)(SFX(vec) z) { return BP_V(RELU)(z); }
 #ifdef BP_VECTORS
 /* acc[i][v] += A(i, p) B(p, v-th vector of the strip) over p < kc, for the first NV
  * vectors of the strip (a constant at each use, so the loops unroll into registers) */
-#define BP_KERNEL_LOOP(NV)                                                              \
+#define BP_KERNEL_LOOP(NV) BP_KERNEL_ROWS(acc, BP_MR, NV)
+/* the same for ROWS rows into the accumulators ACC[ROWS][NV] */
+#define BP_KERNEL_ROWS(ACC, ROWS, NV)                                                   \
     for (p = 0; p < kc; ++p) {                                                          \
         const REAL *ap = a + p * acs;                                                   \
         SFX(vec) bv[NV];                                                                \
         for (v = 0; v < (NV); ++v) bv[v] = SFX(vload)(pb + p * ldb + v * LANES);        \
-        for (i = 0; i < BP_MR; ++i) {                                                   \
+        for (i = 0; i < (ROWS); ++i) {                                                  \
             const REAL ai = ap[off[i]];                                                 \
-            for (v = 0; v < (NV); ++v) acc[i][v] = SFX(vmadd)(acc[i][v], ai, bv[v]);     \
+            for (v = 0; v < (NV); ++v) ACC[i][v] = SFX(vmadd)(ACC[i][v], ai, bv[v]);     \
+        }                                                                               \
+    }
+/* write back rows i < mr of ACC[][]: whole vectors straight from the registers (the
+ * bias's whole vectors in bv), a partial last vector through a small buffer */
+#define BP_WRITE_BACK(ACC)                                                              \
+    for (i = 0; i < mr; ++i) {                                                          \
+        REAL *ci = c + i * ldc;                                                         \
+        for (v = 0; v < nv; ++v) {                                                      \
+            const ptrdiff_t j0 = v * LANES;                                             \
+            SFX(vec) t = ACC[i][v];                                                     \
+            if (j0 + LANES <= nr) {                                                     \
+                if (accumulate) t = SFX(vadd)(SFX(vload)(ci + j0), t);                  \
+                if (bias != NULL) t = SFX(vadd)(t, bv[v]);                              \
+                if (relu) t = SFX(vrelu)(t);                                            \
+                SFX(vstore)(ci + j0, t);                                                \
+            } else {                                                                    \
+                REAL part[LANES];                                                       \
+                SFX(vstore)(part, t);                                                   \
+                for (j = j0; j < nr; ++j)                                               \
+                    ci[j] = SFX(tile_element)(                                          \
+                        accumulate ? ci[j] + part[j - j0] : part[j - j0], bias, j, relu); \
+            }                                                                           \
         }                                                                               \
     }
 #endif
@@ -149,16 +199,22 @@ static inline REAL SFX(tile_element)(REAL x, const REAL *bias, ptrdiff_t j, int 
  * than NR (zero padded when packed) runs only the vectors that hold its columns.
  * C = relu?([C +] A B [+ bias]): the bias (the tile's nr entries, or NULL) is added to
  * each row and then ReLU applied (when relu is set), in the epilogue's order, while the
- * tile is still in registers. */
+ * tile is still in registers.
+ * A strip of at most BP_TALL_NV vectors may come with up to 2 MR rows (mr > MR): the
+ * same registers then hold a tile twice as tall and half as wide, which gives the FMAs
+ * of a narrow output layer twice the independent sums and halves the loads of B. Row
+ * MR + i of A is then at a + a_step + i*ars (a_step: MR*ars in place, the distance to
+ * the next packed strip when packed). Each element's sum is the same either way. */
 static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t ars,
-                              ptrdiff_t acs, const REAL *BP_RESTRICT pb, ptrdiff_t ldb, REAL *c,
-                              ptrdiff_t ldc, ptrdiff_t mr, ptrdiff_t nr, int accumulate,
-                              const REAL *bias, int relu)
+                              ptrdiff_t acs, ptrdiff_t a_step, const REAL *BP_RESTRICT pb,
+                              ptrdiff_t ldb, REAL *c, ptrdiff_t ldc, ptrdiff_t mr, ptrdiff_t nr,
+                              int accumulate, const REAL *bias, int relu)
 {
     enum { LINE = 64 / (int)sizeof(REAL) };
-    ptrdiff_t off[BP_MR];
+    ptrdiff_t off[2 * BP_MR];
     ptrdiff_t p, i, j;
-    for (i = 0; i < BP_MR; ++i) off[i] = i < mr ? i * ars : 0;
+    for (i = 0; i < 2 * BP_MR; ++i)
+        off[i] = i >= mr ? 0 : i < BP_MR ? i * ars : a_step + (i - BP_MR) * ars;
     /* C's rows are needed only after the loop; fetching them now hides the wait */
     for (i = 0; i < mr; ++i) {
         for (j = 0; j < nr; j += LINE) BP_PREFETCH_W(c + i * ldc + j);
@@ -170,6 +226,25 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
         SFX(vec) acc[BP_MR][NV];
         const ptrdiff_t nv = (nr + LANES - 1) / LANES; /* vectors that hold columns */
         ptrdiff_t v;
+        SFX(vec) bv[NV]; /* the bias's whole vectors, loaded once for every row */
+        for (v = 0; v < NV; ++v)
+            bv[v] = bias != NULL && (v + 1) * LANES <= nr ? SFX(vload)(bias + v * LANES)
+                                                          : SFX(vzero)();
+#if BP_TALL_NV > 0
+        if (mr > BP_MR) { /* 2 MR rows of a strip at most BP_TALL_NV vectors wide */
+            enum { TV = BP_TALL_NV };
+            SFX(vec) tall[2 * BP_MR][TV];
+            for (i = 0; i < 2 * BP_MR; ++i)
+                for (v = 0; v < TV; ++v) tall[i][v] = SFX(vzero)();
+            if (nv == 1) {
+                BP_KERNEL_ROWS(tall, 2 * BP_MR, 1)
+            } else {
+                BP_KERNEL_ROWS(tall, 2 * BP_MR, TV)
+            }
+            BP_WRITE_BACK(tall)
+            return;
+        }
+#endif
         for (i = 0; i < BP_MR; ++i)
             for (v = 0; v < NV; ++v) acc[i][v] = SFX(vzero)();
         switch (nv) { /* one unrolled loop per width: an output layer of 10 runs 1 vector */
@@ -188,12 +263,6 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
             BP_KERNEL_LOOP(NV)
             break;
         }
-        /* write back: whole vectors straight from the registers, a partial last
-         * vector through a small buffer */
-        SFX(vec) bv[NV]; /* the bias's whole vectors, loaded once for every row */
-        for (v = 0; v < NV; ++v)
-            bv[v] = bias != NULL && (v + 1) * LANES <= nr ? SFX(vload)(bias + v * LANES)
-                                                          : SFX(vzero)();
         if (mr == BP_MR && nr == BP_NR) { /* a whole tile: loops of constant length */
             for (i = 0; i < BP_MR; ++i)
                 for (v = 0; v < NV; ++v) {
@@ -206,25 +275,7 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
                 }
             return;
         }
-        for (i = 0; i < mr; ++i) {
-            REAL *ci = c + i * ldc;
-            for (v = 0; v < nv; ++v) {
-                const ptrdiff_t j0 = v * LANES;
-                SFX(vec) t = acc[i][v];
-                if (j0 + LANES <= nr) {
-                    if (accumulate) t = SFX(vadd)(SFX(vload)(ci + j0), t);
-                    if (bias != NULL) t = SFX(vadd)(t, bv[v]);
-                    if (relu) t = SFX(vrelu)(t);
-                    SFX(vstore)(ci + j0, t);
-                } else {
-                    REAL part[LANES];
-                    SFX(vstore)(part, t);
-                    for (j = j0; j < nr; ++j)
-                        ci[j] = SFX(tile_element)(accumulate ? ci[j] + part[j - j0] : part[j - j0],
-                                                  bias, j, relu);
-                }
-            }
-        }
+        BP_WRITE_BACK(acc)
     }
 #else
     {
@@ -355,7 +406,8 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
 #ifdef _OPENMP
 #pragma omp single
 #endif
-                        SFX(pack_b_strip)(n_jr - 1, kc, nc, b + pc * brs + jc, brs, 1, pb);
+                        SFX(pack_b_edge)(kc, nc % BP_NR, b + pc * brs + jc + (n_jr - 1) * BP_NR,
+                                         brs, pb + (n_jr - 1) * BP_NR * kc);
                     }
                 } else if (bcs == 1) {
 #ifdef _OPENMP
@@ -389,19 +441,24 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                     const ptrdiff_t nr = nc - j0 < BP_NR ? nc - j0 : BP_NR;
                     const int in_place = direct_b && nr == BP_NR;
                     const REAL *bs = in_place ? b + pc * brs + jc + j0 : pb + jr * BP_NR * kc;
-                    const ptrdiff_t ldb = in_place ? brs : BP_NR;
+                    const ptrdiff_t ldb = in_place ? brs : direct_b ? SFX(edge_width)(nr) : BP_NR;
                     ptrdiff_t ir = ib * ir_per_block, ir_end = ir + ir_per_block;
                     if (ir_end > n_ir) ir_end = n_ir;
-                    for (; ir < ir_end; ++ir) {
-                        const ptrdiff_t i0 = ir * BP_MR, mr = m - i0 < BP_MR ? m - i0 : BP_MR;
+                    /* a narrow strip takes two row strips per call (see micro_kernel) */
+                    const ptrdiff_t step =
+                        nr <= BP_TALL_NV * (ptrdiff_t)(BP_VBYTES / sizeof(REAL)) ? 2 : 1;
+                    for (; ir < ir_end; ir += step) {
+                        const ptrdiff_t i0 = ir * BP_MR, rows = ir + 1 < ir_end ? step * BP_MR : BP_MR;
+                        const ptrdiff_t mr = m - i0 < rows ? m - i0 : rows;
                         REAL *ct = c + i0 * ldc + jc + j0;
                         if (direct_a)
-                            SFX(micro_kernel)(kc, a + i0 * ars + pc * acs, ars, acs, bs, ldb, ct,
-                                              ldc, mr, nr, acc, bias ? bias + jc + j0 : NULL,
-                                              relu);
+                            SFX(micro_kernel)(kc, a + i0 * ars + pc * acs, ars, acs, BP_MR * ars,
+                                              bs, ldb, ct, ldc, mr, nr, acc,
+                                              bias ? bias + jc + j0 : NULL, relu);
                         else
-                            SFX(micro_kernel)(kc, pa + ir * BP_MR * kc, 1, BP_MR, bs, ldb, ct, ldc,
-                                              mr, nr, acc, bias ? bias + jc + j0 : NULL, relu);
+                            SFX(micro_kernel)(kc, pa + ir * BP_MR * kc, 1, BP_MR, BP_MR * kc, bs,
+                                              ldb, ct, ldc, mr, nr, acc,
+                                              bias ? bias + jc + j0 : NULL, relu);
                         if (last && ep != NULL)
                             SFX(apply_epilogue)(ep, ct, ldc, i0, jc + j0, mr, nr, 1);
                     }

@@ -38,14 +38,16 @@ static void SFX(sparse_forward)(const bp_net *net, const bp_matrix *X, const int
 }
 
 /* act[l] for l = 1..L on nb rows whose inputs are x (dense, row stride ldx) or the
- * CSR rows of X (x == NULL). */
+ * CSR rows of X (x == NULL); the output layer's into out (nb x its width) instead
+ * when out is not NULL. */
 static void SFX(forward)(bp_net *net, const REAL *params, const REAL *x, ptrdiff_t ldx,
-                         const bp_matrix *X, const int64_t *rows, int64_t row0, ptrdiff_t nb)
+                         const bp_matrix *X, const int64_t *rows, int64_t row0, ptrdiff_t nb,
+                         REAL *out)
 {
     int l, L = net->n_layers;
     for (l = 1; l <= L; ++l) {
         ptrdiff_t n_in = (ptrdiff_t)net->widths[l - 1], n_out = (ptrdiff_t)net->widths[l], i;
-        REAL *z = (REAL *)net->act[l];
+        REAL *z = l == L && out != NULL ? out : (REAL *)net->act[l];
         const REAL *b = B_OF(net, params, l), *W = W_OF(net, params, l);
         const int act = l == L ? net->out_act : net->hidden_act;
         if (l == 1 && x == NULL) {
@@ -244,7 +246,7 @@ bp_status SFX(bp_grad_accumulate)(bp_net *net, const REAL *params, const bp_matr
         } else {
             sums[1] += (double)nb;
         }
-        SFX(forward)(net, params, x, d, X, brows, brow0, nb);
+        SFX(forward)(net, params, x, d, X, brows, brow0, nb, NULL);
         sums[0] += SFX(output_error)(net, ysrc, swb, nb);
         SFX(backward)(net, params, x, d, X, brows, brow0, nb, grad, first && start == 0);
     }
@@ -394,7 +396,7 @@ static int SFX(all_finite)(const REAL *x, ptrdiff_t n)
     return !bad;
 }
 
-/* forward() on rows [start, start + nb) of X, the output activations copied to out.
+/* forward() on rows [start, start + nb) of X, the output activations written to out.
  * Returns 0 (and leaves out alone) when a dense block holds NaN or infinity: checked
  * here, where the block is read into cache for its first product anyway. */
 static int SFX(predict_block)(bp_net *net, const REAL *params, const bp_matrix *X,
@@ -403,8 +405,7 @@ static int SFX(predict_block)(bp_net *net, const REAL *params, const bp_matrix *
     const ptrdiff_t d = (ptrdiff_t)net->widths[0], k = (ptrdiff_t)net->widths[net->n_layers];
     const REAL *x = X->dense ? (const REAL *)X->dense + start * d : NULL;
     if (x != NULL && !SFX(all_finite)(x, nb * d)) return 0;
-    SFX(forward)(net, params, x, d, X, NULL, start, nb);
-    memcpy(out + start * k, net->act[net->n_layers], sizeof(REAL) * (size_t)(nb * k));
+    SFX(forward)(net, params, x, d, X, NULL, start, nb, out + start * k);
     return 1;
 }
 

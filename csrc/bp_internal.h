@@ -122,6 +122,14 @@ typedef __m128d bp_vf64;
 #endif
 #endif
 
+/* Narrow strips (at most BP_TALL_NV vectors) run 2 MR rows at a time in the same
+ * registers where there are enough of them for it (0: never). */
+#if defined(BP_VECTORS) && BP_NV == 4
+#define BP_TALL_NV 2
+#else
+#define BP_TALL_NV 0
+#endif
+
 /* A hint to fetch the cache line at p for writing; no effect on results. */
 #if defined(__GNUC__) || defined(__clang__)
 #define BP_PREFETCH_W(p) __builtin_prefetch((p), 1)
