@@ -83,10 +83,8 @@ static void SFX(pack_b_edge)(ptrdiff_t kc, ptrdiff_t nr, const REAL *b, ptrdiff_
 {
     const ptrdiff_t w = SFX(edge_width)(nr);
     ptrdiff_t p, j;
-    for (p = 0; p < kc; ++p) {
-        memcpy(pb + p * w, b + p * brs, sizeof(REAL) * (size_t)nr);
-        for (j = nr; j < w; ++j) pb[p * w + j] = 0;
-    }
+    for (p = 0; p < kc; ++p) /* one masked vector loop, not a memcpy of odd length */
+        for (j = 0; j < w; ++j) pb[p * w + j] = j < nr ? b[p * brs + j] : (REAL)0;
 }
 
 /* pack rows [p0, p1) of a row-major B panel (depth kc x nc columns) into every strip:
@@ -448,7 +446,8 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                     const ptrdiff_t step =
                         nr <= BP_TALL_NV * (ptrdiff_t)(BP_VBYTES / sizeof(REAL)) ? 2 : 1;
                     for (; ir < ir_end; ir += step) {
-                        const ptrdiff_t i0 = ir * BP_MR, rows = ir + 1 < ir_end ? step * BP_MR : BP_MR;
+                        const ptrdiff_t i0 = ir * BP_MR;
+                        const ptrdiff_t rows = ir + 1 < ir_end ? step * BP_MR : BP_MR;
                         const ptrdiff_t mr = m - i0 < rows ? m - i0 : rows;
                         REAL *ct = c + i0 * ldc + jc + j0;
                         if (direct_a)
