@@ -193,9 +193,11 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                 net = free.pop()
             except IndexError:
                 net = self._network(layer_units, out.itemsize, _SMALL_ROWS, n_threads, variant)
-        net.predict(slab, core_matrix(X, out.dtype), out)
-        if free is not None:
-            free.append(net)
+        try:
+            net.predict(slab, core_matrix(X, out.dtype), out)
+        finally:
+            if free is not None:
+                free.append(net)
 
     # ------------------------------------------------------------------ fitting
 
@@ -571,9 +573,15 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             try:
                 self._predict_into(layer_units, self._packed_params(layer_units, dtype), X, out)
             except NonFiniteInputError:
-                # scikit-learn's error, naming NaN or infinity and the input
-                validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
-                raise
+                pass
+            else:
+                return out
+            # Raised here, outside the handler, so that the traceback shows only
+            # scikit-learn's error naming NaN or infinity and the input.
+            validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+            raise NonFiniteInputError(   # finite as given, not once converted (float128)
+                f"Input X contains values that are not finite in {dtype}."
+            )
         return out
 
     def __getstate__(self):

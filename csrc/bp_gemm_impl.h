@@ -7,7 +7,8 @@
  *
  * Strides let the three products of backpropagation (A W, D W^T, A^T D) share one
  * routine without materialising a transpose. The BLIS structure: B is packed into
- * NR-wide strips and A into MR-tall strips (zero padded at the edges), and an
+ * NR-wide strips (a narrow last one only as wide as its vectors when the rest of B is
+ * read in place) and A into MR-tall strips (zero padded at the edges), and an
  * MR x NR register tile accumulates outer products over a KC-deep panel. Threads
  * split the tiles of C, so each element of C is summed by one thread in one fixed
  * order: results do not depend on the thread count or on a row's position.
@@ -160,7 +161,7 @@ static inline SFX(vec) SFX(vrelu)(SFX(vec) z) { return BP_V(RELU)(z); }
         }                                                                               \
     }
 /* write back rows i < mr of ACC[][]: whole vectors straight from the registers (the
- * bias's whole vectors in bv), a partial last vector through a small buffer */
+ * bias's whole vectors in bias_v), a partial last vector through a small buffer */
 #define BP_WRITE_BACK(ACC)                                                              \
     for (i = 0; i < mr; ++i) {                                                          \
         REAL *ci = c + i * ldc;                                                         \
@@ -169,7 +170,7 @@ static inline SFX(vec) SFX(vrelu)(SFX(vec) z) { return BP_V(RELU)(z); }
             SFX(vec) t = ACC[i][v];                                                     \
             if (j0 + LANES <= nr) {                                                     \
                 if (accumulate) t = SFX(vadd)(SFX(vload)(ci + j0), t);                  \
-                if (bias != NULL) t = SFX(vadd)(t, bv[v]);                              \
+                if (bias != NULL) t = SFX(vadd)(t, bias_v[v]);                          \
                 if (relu) t = SFX(vrelu)(t);                                            \
                 SFX(vstore)(ci + j0, t);                                                \
             } else {                                                                    \
@@ -192,9 +193,10 @@ static inline REAL SFX(tile_element)(REAL x, const REAL *bias, ptrdiff_t j, int 
 
 /* One MR x NR tile of C from A (element (i,p) at a[i*ars + p*acs]: a packed strip
  * has ars = 1, acs = MR; A read in place has its own strides) and a strip of B, NR
- * columns wide with row stride ldb (NR when packed, B's row stride when read in
- * place). Rows of A past mr repeat row 0 (read, never written); a strip narrower
- * than NR (zero padded when packed) runs only the vectors that hold its columns.
+ * columns wide with row stride ldb (NR when packed, edge_width(nr) for the packed last
+ * strip of a B otherwise read in place, B's row stride when read in place). Rows of A
+ * past mr repeat row 0 (read, never written); a strip narrower than NR (zero padded
+ * when packed) runs only the vectors that hold its columns.
  * C = relu?([C +] A B [+ bias]): the bias (the tile's nr entries, or NULL) is added to
  * each row and then ReLU applied (when relu is set), in the epilogue's order, while the
  * tile is still in registers.
@@ -224,10 +226,10 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
         SFX(vec) acc[BP_MR][NV];
         const ptrdiff_t nv = (nr + LANES - 1) / LANES; /* vectors that hold columns */
         ptrdiff_t v;
-        SFX(vec) bv[NV]; /* the bias's whole vectors, loaded once for every row */
+        SFX(vec) bias_v[NV]; /* the bias's whole vectors, loaded once for every row */
         for (v = 0; v < NV; ++v)
-            bv[v] = bias != NULL && (v + 1) * LANES <= nr ? SFX(vload)(bias + v * LANES)
-                                                          : SFX(vzero)();
+            bias_v[v] = bias != NULL && (v + 1) * LANES <= nr ? SFX(vload)(bias + v * LANES)
+                                                              : SFX(vzero)();
 #if BP_TALL_NV > 0
         if (mr > BP_MR) { /* 2 MR rows of a strip at most BP_TALL_NV vectors wide */
             enum { TV = BP_TALL_NV };
@@ -267,7 +269,7 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
                     REAL *cv = c + i * ldc + v * LANES;
                     SFX(vec) t = acc[i][v];
                     if (accumulate) t = SFX(vadd)(SFX(vload)(cv), t);
-                    if (bias != NULL) t = SFX(vadd)(t, bv[v]);
+                    if (bias != NULL) t = SFX(vadd)(t, bias_v[v]);
                     if (relu) t = SFX(vrelu)(t);
                     SFX(vstore)(cv, t);
                 }

@@ -386,13 +386,21 @@ static ptrdiff_t SFX(predict_block_rows)(const bp_net *net)
     return r < net->max_rows ? r : (ptrdiff_t)net->max_rows;
 }
 
-/* 1 when every one of x[0..n) is finite: x - x is 0 for those and NaN for NaN and
- * infinities (a branch-free loop the compiler vectorises) */
+/* 1 when every one of x[0..n) is finite: NaN and infinities are the values whose
+ * exponent bits are all ones. Tested on the bits, so that no floating-point flag a
+ * build may add (finite-math, fast-math) can fold the test away; a branch-free loop
+ * the compiler vectorises. */
 static int SFX(all_finite)(const REAL *x, ptrdiff_t n)
 {
+    enum { BITS = 8 * (int)sizeof(REAL), MANT = sizeof(REAL) == 4 ? 23 : 52 };
+    const BP_UREAL expo = (((BP_UREAL)1 << (BITS - 1 - MANT)) - 1) << MANT;
     int bad = 0;
     ptrdiff_t i;
-    for (i = 0; i < n; ++i) bad |= !(x[i] - x[i] == 0);
+    for (i = 0; i < n; ++i) {
+        BP_UREAL u;
+        memcpy(&u, x + i, sizeof u);
+        bad |= (u & expo) == expo;
+    }
     return !bad;
 }
 

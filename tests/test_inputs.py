@@ -904,6 +904,27 @@ def test_bad_input_exception_classes():
     assert type(_raises_like_sklearn(BAD_INPUT_CASES["lbfgs_partial_fit_clf"][0])) is AttributeError
 
 
+@pytest.mark.parametrize("rows", [1, 30])
+def test_nonfinite_input_at_predict_reports_only_sklearns_error(rows):
+    # The C core finds the NaN/inf as it reads the input; the estimator then raises
+    # scikit-learn's own error, not chained to the core's, and a one-row call returns
+    # its pooled workspace to the pool all the same.
+    model = _clf(bpfast).fit(_X(), _y())
+    reference = _clf(sk_nn).fit(_X(), _y())
+    for value in (np.nan, np.inf, -np.inf):
+        X = _with(_X()[:rows], rows - 1, 2, value)
+        with pytest.raises(ValueError) as ours:
+            model.predict_proba(X)
+        with pytest.raises(ValueError) as theirs:
+            reference.predict_proba(X)
+        assert type(ours.value) is ValueError
+        assert str(ours.value) == str(theirs.value)
+        assert ours.value.__context__ is None and ours.value.__cause__ is None
+    if rows == 1:
+        assert [len(pool) for pool in model._small_nets.values()] == [1]
+    assert_array_equal(model.predict(_X()[:rows]), reference.predict(_X()[:rows]))
+
+
 @pytest.mark.parametrize("Est", ESTIMATORS)
 def test_lbfgs_has_no_partial_fit(Est):
     # scikit-learn 1.9's MLPRegressor forgets to call _check_solver in its

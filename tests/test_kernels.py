@@ -25,9 +25,9 @@ def _linear_net(n_in, n_out, dtype, isa="auto", n_threads=1, max_rows=4096):
 @pytest.mark.parametrize(
     "m, k, n",
     [(1, 1, 1), (7, 3, 5), (13, 300, 17), (200, 64, 100), (5, 513, 33), (3, 20, 1100),
-     (50, 600, 270), (47, 600, 270), (9, 40, 2100)],
+     (50, 600, 270), (47, 600, 270), (11, 1100, 10), (9, 40, 2100)],
     # deep and wide (A packed too; a narrow last strip taking two row strips at a time, the
-    # second partial); two NC panels
+    # second partial); a narrow B read in place over three KC panels; two NC panels
 )
 def test_product_matches_numpy(isa, dtype, rtol, m, k, n):
     # A 0-hidden-layer identity network predicts X W + b: the GEMM with every
