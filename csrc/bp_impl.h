@@ -143,6 +143,28 @@ static void SFX(sparse_weight_grad)(const bp_net *net, const bp_matrix *X, const
     (void)nt;
 }
 
+/* g[j] (0 when first) + the sum of column j of d (rows x cols), summed row by row.
+ * The sums of a full chunk of columns stay in registers over the rows; adding each
+ * row into g in memory instead waits on the previous row's store every time. */
+static void SFX(column_sums)(const REAL *d, ptrdiff_t rows, ptrdiff_t cols, int first,
+                             REAL *BP_RESTRICT g)
+{
+    enum { CH = 256 / (int)sizeof(REAL) };
+    ptrdiff_t i, j, j0;
+    for (j0 = 0; j0 < cols; j0 += CH) {
+        const ptrdiff_t nc = cols - j0 < CH ? cols - j0 : CH;
+        REAL s[CH];
+        for (j = 0; j < CH; ++j) s[j] = first || j >= nc ? (REAL)0 : g[j0 + j];
+        if (nc == CH)
+            for (i = 0; i < rows; ++i)
+                for (j = 0; j < CH; ++j) s[j] += d[i * cols + j0 + j];
+        else
+            for (i = 0; i < rows; ++i)
+                for (j = 0; j < nc; ++j) s[j] += d[i * cols + j0 + j];
+        for (j = 0; j < nc; ++j) g[j0 + j] = s[j];
+    }
+}
+
 /* Accumulate the block's unscaled gradients into grad (first block: overwrite).
  * x/X/rows/row0 describe the block's inputs as for forward(). */
 static void SFX(backward)(bp_net *net, const REAL *params, const REAL *x, ptrdiff_t ldx,
@@ -151,7 +173,7 @@ static void SFX(backward)(bp_net *net, const REAL *params, const REAL *x, ptrdif
 {
     int l, L = net->n_layers;
     for (l = L; l >= 1; --l) {
-        ptrdiff_t n_in = (ptrdiff_t)net->widths[l - 1], n_out = (ptrdiff_t)net->widths[l], i, j;
+        ptrdiff_t n_in = (ptrdiff_t)net->widths[l - 1], n_out = (ptrdiff_t)net->widths[l];
         const REAL *d = (const REAL *)net->delta[l];
         REAL *gW = W_OF(net, grad, l), *gb = B_OF(net, grad, l);
         /* BP3: dW[l] = A[l-1]^T delta[l] */
@@ -164,9 +186,7 @@ static void SFX(backward)(bp_net *net, const REAL *params, const REAL *x, ptrdif
             SFX(gemm)(net, n_in, n_out, nb, a, 1, lda, d, n_out, 1, !first_block, gW, n_out, NULL);
         }
         /* BP4: db[l] = column sums of delta[l] */
-        if (first_block) memset(gb, 0, sizeof(REAL) * (size_t)n_out);
-        for (i = 0; i < nb; ++i)
-            for (j = 0; j < n_out; ++j) gb[j] += d[i * n_out + j];
+        SFX(column_sums)(d, nb, n_out, first_block, gb);
         /* BP2: delta[l-1] = (delta[l] W[l]^T) * f'(Z[l-1]) */
         if (l > 1) {
             SFX(epilogue) ep = {0};
