@@ -104,6 +104,23 @@ def test_bitwise_identical_for_any_thread_count(isa, dtype):
 
 @pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_bias_gradients_sum_rows_in_order_whatever_the_blocks(isa, dtype):
+    # The bias gradient is each delta column summed row by row (in registers for whole
+    # chunks of columns, in memory for the rest), carried from one row block to the next:
+    # the same additions in the same order for any block size, so bitwise the same.
+    widths = [40, 150, 70, 10]  # hidden widths of whole chunks plus a remainder
+    problem = _deep_problem(dtype, n=1000, widths=widths)
+    _, grad = _loss_grad(*problem, isa=isa, max_rows=1000)
+    for max_rows in (97, 250):
+        _, blocked = _loss_grad(*problem, isa=isa, max_rows=max_rows)
+        for whole, parts in zip(unpack(grad, widths)[1], unpack(blocked, widths)[1]):
+            assert np.array_equal(whole, parts), max_rows
+        np.testing.assert_allclose(blocked, grad, rtol=1e-4 if dtype == np.float32 else 1e-10,
+                                   atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("isa", VARIANTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("widths", [(64, 256, 256, 10), (16, 64, 32, 10)])
 def test_predictions_bitwise_identical_for_any_thread_count_and_block(isa, dtype, sparse,
