@@ -8,11 +8,11 @@ layer, in the estimators.
 """
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cython cimport floating
+from libc.stdint cimport int64_t
 from time import perf_counter
 
 from ._exceptions import NonFiniteInputError
-from cython cimport floating
-from libc.stdint cimport int64_t
 
 cdef extern from "bp_core.h" nogil:
     ctypedef enum bp_status:

@@ -160,6 +160,15 @@ static inline SFX(vec) SFX(vrelu)(SFX(vec) z) { return BP_V(RELU)(z); }
             for (v = 0; v < (NV); ++v) ACC[i][v] = SFX(vmadd)(ACC[i][v], ai, bv[v]);     \
         }                                                                               \
     }
+/* store the whole vector T of a finished tile at CV: [C +] T [+ the bias's vector V],
+ * [ReLU] */
+#define BP_STORE_VECTOR(CV, T, V)                                                       \
+    do {                                                                                \
+        if (accumulate) T = SFX(vadd)(SFX(vload)(CV), T);                               \
+        if (bias != NULL) T = SFX(vadd)(T, bias_v[V]);                                  \
+        if (relu) T = SFX(vrelu)(T);                                                    \
+        SFX(vstore)(CV, T);                                                             \
+    } while (0)
 /* write back rows i < mr of ACC[][]: whole vectors straight from the registers (the
  * bias's whole vectors in bias_v), a partial last vector through a small buffer */
 #define BP_WRITE_BACK(ACC)                                                              \
@@ -169,10 +178,7 @@ static inline SFX(vec) SFX(vrelu)(SFX(vec) z) { return BP_V(RELU)(z); }
             const ptrdiff_t j0 = v * LANES;                                             \
             SFX(vec) t = ACC[i][v];                                                     \
             if (j0 + LANES <= nr) {                                                     \
-                if (accumulate) t = SFX(vadd)(SFX(vload)(ci + j0), t);                  \
-                if (bias != NULL) t = SFX(vadd)(t, bias_v[v]);                          \
-                if (relu) t = SFX(vrelu)(t);                                            \
-                SFX(vstore)(ci + j0, t);                                                \
+                BP_STORE_VECTOR(ci + j0, t, v);                                         \
             } else {                                                                    \
                 REAL part[LANES];                                                       \
                 SFX(vstore)(part, t);                                                   \
@@ -266,12 +272,8 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
         if (mr == BP_MR && nr == BP_NR) { /* a whole tile: loops of constant length */
             for (i = 0; i < BP_MR; ++i)
                 for (v = 0; v < NV; ++v) {
-                    REAL *cv = c + i * ldc + v * LANES;
                     SFX(vec) t = acc[i][v];
-                    if (accumulate) t = SFX(vadd)(SFX(vload)(cv), t);
-                    if (bias != NULL) t = SFX(vadd)(t, bias_v[v]);
-                    if (relu) t = SFX(vrelu)(t);
-                    SFX(vstore)(cv, t);
+                    BP_STORE_VECTOR(c + i * ldc + v * LANES, t, v);
                 }
             return;
         }

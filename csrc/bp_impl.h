@@ -439,8 +439,9 @@ static int SFX(predict_block)(bp_net *net, const REAL *params, const bp_matrix *
 
 #ifdef _OPENMP
 /* Lays out in mem (from its first 64-byte boundary) a one-thread copy w of net for
- * blocks of at most `rows` rows: its activations' pointers and buffers, then its
- * packing buffers. Returns the bytes mem must hold; with w == NULL only counts. */
+ * blocks of at most `rows` rows: its activations' pointers and the hidden layers'
+ * buffers (the output layer goes straight to predict's out), then its packing
+ * buffers. Returns the bytes mem must hold; with w == NULL only counts. */
 static int64_t SFX(worker_net)(const bp_net *net, ptrdiff_t rows, char *mem, bp_net *w)
 {
     const int64_t elem = (int64_t)sizeof(REAL);
@@ -452,9 +453,9 @@ static int64_t SFX(worker_net)(const bp_net *net, ptrdiff_t rows, char *mem, bp_
         w->n_threads = 1;
         w->max_rows = rows;
         w->act = (char **)base;
-        w->act[0] = NULL;
+        w->act[0] = w->act[net->n_layers] = NULL;
     }
-    for (l = 1; l <= net->n_layers; ++l) {
+    for (l = 1; l < net->n_layers; ++l) {
         if (w != NULL) w->act[l] = base + off;
         off += bp_round64(rows * net->widths[l] * elem);
     }

@@ -925,6 +925,18 @@ def test_nonfinite_input_at_predict_reports_only_sklearns_error(rows):
     assert_array_equal(model.predict(_X()[:rows]), reference.predict(_X()[:rows]))
 
 
+@pytest.mark.skipif(np.finfo(np.longdouble).max <= np.finfo(np.float64).max,
+                    reason="long double is float64 here")
+def test_input_finite_only_before_conversion_is_named_at_predict():
+    # A long double input beyond float64's range passes scikit-learn's validation but
+    # becomes infinite in the float64 computation: reported as such, not as garbage.
+    model = _clf(bpfast).fit(_X(), _y())
+    X = _X().astype(np.longdouble)
+    X[4, 1] = np.longdouble(10) ** 400
+    with pytest.raises(ValueError, match="not finite in float64"), np.errstate(over="ignore"):
+        model.predict_proba(X)
+
+
 @pytest.mark.parametrize("Est", ESTIMATORS)
 def test_lbfgs_has_no_partial_fit(Est):
     # scikit-learn 1.9's MLPRegressor forgets to call _check_solver in its
