@@ -13,12 +13,14 @@
  * split the tiles of C, so each element of C is summed by one thread in one fixed
  * order: results do not depend on the thread count or on a row's position.
  *
- * Cache blocking: B's KC x NC panel is shared (L3), A is consumed in MC-row blocks
- * against one NR strip of B at a time (L1-L2: a strip of KC = 512 is 16 KB on the
- * baseline, 32 KB on AVX2 and 128 KB on AVX-512, streamed in order, which the
- * prefetchers keep up with; shallower AVX-512 panels that fit L1 measured slower, as
- * C is then read and written once per KC). Row-major A is
- * read in place while its rows are short; otherwise A is packed first.
+ * Cache blocking: A's KC-deep panel is packed once (L3) for every KC x NC panel of
+ * B (NC = 512 columns: 1 MB of float32, 2 MB of float64, from L2 while every
+ * MC-row block of A passes over it). An MC-row block of A is consumed against one NR
+ * strip of B at a time (a strip of KC = 512 is 16 KB on the baseline, 32 KB on AVX2
+ * and 128 KB on AVX-512, streamed in order from L2, which the prefetchers keep up
+ * with; shallower AVX-512 panels that fit L1 measured slower, as C is then read and
+ * written once per KC). Row-major A is read in place while its rows are short;
+ * otherwise A is packed first.
  * The epilogue (bias, activation, activation derivative) is applied to each tile
  * while it is hot, after its last KC panel, instead of in extra passes over C.
  */
@@ -395,14 +397,24 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
 #endif
     {
         ptrdiff_t pc, jc, s, item;
-        for (jc = 0; jc < n; jc += BP_NC) {
-            const ptrdiff_t nc = n - jc < BP_NC ? n - jc : BP_NC;
-            const ptrdiff_t n_jr = (nc + BP_NR - 1) / BP_NR;
-            for (pc = 0; pc < k; pc += BP_KC) {
-                const ptrdiff_t kc = k - pc < BP_KC ? k - pc : BP_KC;
-                const int acc = accumulate || pc > 0, last = pc + kc >= k;
-                const REAL *bias = last && ep != NULL ? ep->bias : NULL;
-                const int relu = last && ep != NULL && ep->act == BP_ACT_RELU;
+        for (pc = 0; pc < k; pc += BP_KC) {
+            const ptrdiff_t kc = k - pc < BP_KC ? k - pc : BP_KC;
+            const int acc = accumulate || pc > 0, last = pc + kc >= k;
+            const REAL *bias = last && ep != NULL ? ep->bias : NULL;
+            const int relu = last && ep != NULL && ep->act == BP_ACT_RELU;
+            /* A read down its columns (the weight-gradient product) and deep, wide
+             * row-major A are packed so each strip is contiguous (see direct_a); once
+             * per KC panel, for every NC panel of B */
+            if (!direct_a) {
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+                for (s = 0; s < n_ir; ++s)
+                    SFX(pack_a_strip)(s, m, kc, a + pc * acs, ars, acs, pa);
+            }
+            for (jc = 0; jc < n; jc += BP_NC) {
+                const ptrdiff_t nc = n - jc < BP_NC ? n - jc : BP_NC;
+                const ptrdiff_t n_jr = (nc + BP_NR - 1) / BP_NR;
                 if (direct_b) {
                     if (nc % BP_NR != 0) {
 #ifdef _OPENMP
@@ -424,15 +436,6 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
 #endif
                     for (s = 0; s < n_jr; ++s)
                         SFX(pack_b_strip)(s, kc, nc, b + pc * brs + jc * bcs, brs, bcs, pb);
-                }
-                /* A read down its columns (the weight-gradient product) and deep, wide
-                 * row-major A are packed so each strip is contiguous (see direct_a). */
-                if (!direct_a) {
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-                    for (s = 0; s < n_ir; ++s)
-                        SFX(pack_a_strip)(s, m, kc, a + pc * acs, ars, acs, pa);
                 }
                 /* work item = one MC-row block of A against one NR strip of B */
 #ifdef _OPENMP

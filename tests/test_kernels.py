@@ -25,9 +25,10 @@ def _linear_net(n_in, n_out, dtype, isa="auto", n_threads=1, max_rows=4096):
 @pytest.mark.parametrize(
     "m, k, n",
     [(1, 1, 1), (7, 3, 5), (13, 300, 17), (200, 64, 100), (5, 513, 33), (3, 20, 1100),
-     (50, 600, 270), (47, 600, 270), (11, 1100, 10), (9, 40, 2100)],
+     (50, 600, 270), (47, 600, 270), (11, 1100, 10), (9, 40, 2100), (130, 600, 1100)],
     # deep and wide (A packed too; a narrow last strip taking two row strips at a time, the
-    # second partial); a narrow B read in place over three KC panels; two NC panels
+    # second partial); a narrow B read in place over three KC panels; several NC panels;
+    # A packed once per KC panel and used against three NC panels, the last partial
 )
 def test_product_matches_numpy(isa, dtype, rtol, m, k, n):
     # A 0-hidden-layer identity network predicts X W + b: the GEMM with every
@@ -93,13 +94,16 @@ def test_variants_agree_with_baseline(isa, dtype, rtol):
 @pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_bitwise_identical_for_any_thread_count(isa, dtype):
-    # Big enough that the products run in parallel (above the work threshold).
-    problem = _deep_problem(dtype, n=2000, widths=(64, 256, 256, 10))
-    loss1, grad1 = _loss_grad(*problem, isa=isa, n_threads=1, max_rows=2000)
-    for threads in (2, 3, 8):
-        loss, grad = _loss_grad(*problem, isa=isa, n_threads=threads, max_rows=2000)
-        assert loss == loss1
-        assert np.array_equal(grad, grad1), f"{threads} threads differ from 1"
+    # Big enough that the products run in parallel (above the work threshold); the
+    # second has layers wider than a B panel (NC) and deep enough to pack A, so threads
+    # share packed panels of both operands across several KC and NC panels.
+    for n, widths in [(2000, (64, 256, 256, 10)), (700, (600, 700, 10))]:
+        problem = _deep_problem(dtype, n=n, widths=widths)
+        loss1, grad1 = _loss_grad(*problem, isa=isa, n_threads=1, max_rows=n)
+        for threads in (2, 3, 8):
+            loss, grad = _loss_grad(*problem, isa=isa, n_threads=threads, max_rows=n)
+            assert loss == loss1
+            assert np.array_equal(grad, grad1), f"{threads} threads differ from 1 ({widths})"
 
 
 @pytest.mark.parametrize("isa", VARIANTS)
