@@ -354,6 +354,7 @@ def fit_worker(task: dict, wl: Workload) -> dict:
     fit_median = float(np.median(times))
     return {
         "fit_times": times,
+        "flops": flops,
         "sec_per_epoch": fit_median / wl.epochs,
         "epochs": wl.epochs,
         "n_iter": int(estimator.n_iter_),
@@ -442,6 +443,25 @@ def run_worker(task: dict) -> dict:
 
 
 # ------------------------------------------------------------------------- parent
+
+
+def merge_rounds(runs: list[dict]) -> dict:
+    """One task's results from every round: fit times pooled (their median is the
+    measurement), prediction and matmul figures the median of the rounds' medians."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
+    merged = dict(runs[0])
+    if "fit_times" in merged:
+        times = [t for r in runs for t in r["fit_times"]]
+        median = float(np.median(times))
+        merged.update(fit_times=times, sec_per_epoch=median / merged["epochs"],
+                      gflops=merged["flops"] / median / 1e9)
+    for name in ("single_row_sec", "batch_sec", "gflops_float32", "gflops_float64"):
+        if name in merged:
+            merged[name] = float(np.median([r[name] for r in runs]))
+    merged["rounds"] = len(runs)
+    return merged
 
 
 def plan(args) -> list[dict]:
@@ -635,7 +655,8 @@ def workload_lines(names, quick) -> list[str]:
             p = wl.predict
             line += (
                 f"; median of {p['single_calls']} predict_proba calls on 1 row and of "
-                f"{p['batch_repeats']} on {p['batch_rows']} rows"
+                f"{p['batch_repeats']} on {p['batch_rows']} rows per round (over rounds, "
+                "the median of those)"
             )
         lines.append(line)
     return lines
@@ -652,7 +673,9 @@ def render(report: dict, args) -> str:
         f"- machine: {m['cpu']}, {m['logical_cpus']} logical CPUs ({m['usable_cpus']} usable), "
         f"Python {m['python']}, {m['platform']}",
         f"- versions: {versions}",
-        f"- times: median of {plural(args.repeats, 'fit')} after a warm-up fit; "
+        f"- times: median of {plural(args.repeats * args.rounds, 'fit')} "
+        f"({plural(args.rounds, 'round')} of {args.repeats}, each after a warm-up fit; "
+        "every other round runs the plan backwards); "
         "time per epoch = fit time / epochs; "
         "GFLOP/s = 6 × n_train × Σ fan_in·fan_out × epochs / fit time",
         "",
@@ -697,6 +720,9 @@ def parse_args(argv):
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed fits per measurement, after a warm-up fit "
                         "(default 3; 1 with --quick)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="times the whole plan runs, every other round backwards, "
+                        "results pooled (default 2)")
     parser.add_argument("--quick", action="store_true",
                         help="shrink every workload ~10-50× for a smoke run")
     parser.add_argument("--json", metavar="PATH", help="also save the raw results as JSON")
@@ -706,6 +732,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.repeats is None:
         args.repeats = 1 if args.quick else 3
+    if args.repeats < 1 or args.rounds < 1:
+        parser.error("--repeats and --rounds must be at least 1")
     if "bpfast" not in args.libs:
         args.libs.insert(0, "bpfast")  # the ratios are relative to bpfast
     return args
@@ -717,14 +745,23 @@ def main(argv=None) -> int:
         print(RESULT_MARK + json.dumps(run_worker(json.loads(args.worker))), flush=True)
         return 0
     tasks = plan(args)
-    results = []
-    for i, task in enumerate(tasks, 1):
-        label = f"{task['library']} {task['workload']} {task['dtype']} {task['threads']} thr"
-        print(f"[{i}/{len(tasks)}] {label} ...", file=sys.stderr, flush=True)
-        start = time.perf_counter()
-        results.append(run_task(task, args.timeout))
-        status = "error" if "error" in results[-1] else "ok"
-        print(f"    {status} in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+    rounds = []
+    for r in range(args.rounds):
+        # odd rounds run the plan backwards: over two rounds every measurement has the
+        # same mean position in time, so a machine that drifts favours none of them
+        order = tasks if r % 2 == 0 else tasks[::-1]
+        done = []
+        for i, task in enumerate(order, 1):
+            label = f"{task['library']} {task['workload']} {task['dtype']} {task['threads']} thr"
+            print(f"[round {r + 1}/{args.rounds}, {i}/{len(order)}] {label} ...",
+                  file=sys.stderr, flush=True)
+            start = time.perf_counter()
+            done.append(run_task(task, args.timeout))
+            status = "error" if "error" in done[-1] else "ok"
+            print(f"    {status} in {time.perf_counter() - start:.1f} s", file=sys.stderr,
+                  flush=True)
+        rounds.append(done if r % 2 == 0 else done[::-1])
+    results = [merge_rounds(list(same)) for same in zip(*rounds)]
     report = {
         "command": shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv])),
         "machine": machine_info(),
