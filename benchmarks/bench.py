@@ -448,10 +448,20 @@ def run_worker(task: dict) -> dict:
 def merge_rounds(runs: list[dict]) -> dict:
     """One task's results from every round: fit times pooled (their median is the
     measurement), prediction and matmul figures the median of the rounds' medians."""
-    failed = [r for r in runs if "error" in r]
-    if failed:
-        return failed[0]
+    for i, r in enumerate(runs, 1):
+        if "error" in r:
+            return {**r, "error": f"round {i}: {r['error']}"}
     merged = dict(runs[0])
+
+    def deviating(values, expected):  # what "Notes" checks: a round that deviates, if any
+        return next((v for v in values if v != expected), values[0])
+
+    if "n_iter" in merged:
+        merged["n_iter"] = deviating([r["n_iter"] for r in runs], merged["epochs"])
+    merged["threads_seen"] = {
+        pool: deviating([r["threads_seen"].get(pool) for r in runs], merged["threads"])
+        for pool in merged.get("threads_seen", {})
+    }
     if "fit_times" in merged:
         times = [t for r in runs for t in r["fit_times"]]
         median = float(np.median(times))
@@ -722,7 +732,7 @@ def parse_args(argv):
                         "(default 3; 1 with --quick)")
     parser.add_argument("--rounds", type=int, default=2,
                         help="times the whole plan runs, every other round backwards, "
-                        "results pooled (default 2)")
+                        "results pooled; an even number balances the order (default 2)")
     parser.add_argument("--quick", action="store_true",
                         help="shrink every workload ~10-50× for a smoke run")
     parser.add_argument("--json", metavar="PATH", help="also save the raw results as JSON")

@@ -47,8 +47,9 @@
 #define BP_PACK_ROWS 16 /* rows of B per work item when packing row-major B */
 #define BP_DIRECT_BYTES 65536 /* A or B panels spanning at most this are read in place */
 #define BP_PREDICT_BYTES 262144.0 /* activations of one prediction block (L2) */
-/* B panels of 512 columns stay in L2 (256-1024 KB) while the rows of A pass over
- * them: 6-10% faster than 2048 (L3) on 2048-wide products, float32 and float64 */
+/* Columns of a packed B panel. 512 (1 MB of float32 at KC = 512, within L2 on the
+ * machines measured) measured 6-10% faster than 2048 (4 MB, L3) on 2048-wide
+ * products, in float64 (2 MB) too; 256-1024 were within the noise of 512. */
 #define BP_NC 512
 /* Bounds over every variant's tile, for sizing the packing buffers. */
 #define BP_MR_ALLOC 6

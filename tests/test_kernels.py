@@ -25,10 +25,12 @@ def _linear_net(n_in, n_out, dtype, isa="auto", n_threads=1, max_rows=4096):
 @pytest.mark.parametrize(
     "m, k, n",
     [(1, 1, 1), (7, 3, 5), (13, 300, 17), (200, 64, 100), (5, 513, 33), (3, 20, 1100),
-     (50, 600, 270), (47, 600, 270), (11, 1100, 10), (9, 40, 2100), (130, 600, 1100)],
+     (50, 600, 270), (47, 600, 270), (11, 1100, 10), (9, 40, 2100), (130, 600, 1100),
+     (9, 12, 1100)],
     # deep and wide (A packed too; a narrow last strip taking two row strips at a time, the
     # second partial); a narrow B read in place over three KC panels; several NC panels;
-    # A packed once per KC panel and used against three NC panels, the last partial
+    # A packed once per KC panel and used against three NC panels, the last partial; a
+    # shallow B read in place across three NC panels, the last one's edge strip packed
 )
 def test_product_matches_numpy(isa, dtype, rtol, m, k, n):
     # A 0-hidden-layer identity network predicts X W + b: the GEMM with every
