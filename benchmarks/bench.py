@@ -350,17 +350,13 @@ def fit_worker(task: dict, wl: Workload) -> dict:
         estimator = new()
         times.append(fit_quietly(estimator, X, y))
     sizes = layer_sizes(wl, X.shape[1], n_outputs_of(wl, y))
-    flops = train_flops_per_epoch(sizes, X.shape[0]) * wl.epochs
-    fit_median = float(np.median(times))
-    return {
+    return {  # the time per epoch and GFLOP/s come from all rounds' fits (merge_rounds)
         "fit_times": times,
-        "flops": flops,
-        "sec_per_epoch": fit_median / wl.epochs,
+        "flops": train_flops_per_epoch(sizes, X.shape[0]) * wl.epochs,
         "epochs": wl.epochs,
         "n_iter": int(estimator.n_iter_),
         "score": float(estimator.score(X_test, y_test)),
         "score_on": wl.score_on,
-        "gflops": flops / fit_median / 1e9,
         "layer_sizes": sizes,
         "n_train": int(X.shape[0]),
     }
@@ -446,8 +442,9 @@ def run_worker(task: dict) -> dict:
 
 
 def merge_rounds(runs: list[dict]) -> dict:
-    """One task's results from every round: fit times pooled (their median is the
-    measurement), prediction and matmul figures the median of the rounds' medians."""
+    """One task's results from every round: fit times pooled (their median gives the
+    time per epoch and the GFLOP/s), prediction and matmul figures the median of the
+    rounds' medians."""
     for i, r in enumerate(runs, 1):
         if "error" in r:
             return {**r, "error": f"round {i}: {r['error']}"}

@@ -111,8 +111,8 @@ def test_bitwise_identical_for_any_thread_count(isa, dtype):
 @pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_bias_gradients_sum_rows_in_order_whatever_the_blocks(isa, dtype):
-    # The bias gradient is each delta column summed row by row (in registers for whole
-    # chunks of columns, in memory for the rest), carried from one row block to the next:
+    # The bias gradient is each delta column summed row by row (a fixed-length loop for
+    # whole chunks of columns, a shorter one for the rest), carried from one row block to the next:
     # the same additions in the same order for any block size, so bitwise the same.
     widths = [40, 150, 70, 10]  # hidden widths of whole chunks plus a remainder
     problem = _deep_problem(dtype, n=1000, widths=widths)
