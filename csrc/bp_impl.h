@@ -145,14 +145,21 @@ static void SFX(sparse_weight_grad)(const bp_net *net, const bp_matrix *X, const
 
 /* g[j] (0 when first) + the sum of column j of d (rows x cols), summed row by row.
  * The sums of a full chunk of columns stay in registers over the rows; adding each
- * row into g in memory instead waits on the previous row's store every time. */
-static void SFX(column_sums)(const REAL *d, ptrdiff_t rows, ptrdiff_t cols, int first,
-                             REAL *BP_RESTRICT g)
+ * row into g in memory instead waits on the previous row's store every time. Chunks
+ * are split over the network's threads; each column is summed by one thread in the
+ * same order whatever their number. */
+static void SFX(column_sums)(const bp_net *net, const REAL *d, ptrdiff_t rows, ptrdiff_t cols,
+                             int first, REAL *BP_RESTRICT g)
 {
     enum { CH = 256 / (int)sizeof(REAL) };
-    ptrdiff_t i, j, j0;
+    const int nt = bp_threads_for(net, (double)rows * (double)cols);
+    ptrdiff_t j0;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
     for (j0 = 0; j0 < cols; j0 += CH) {
         const ptrdiff_t nc = cols - j0 < CH ? cols - j0 : CH;
+        ptrdiff_t i, j;
         REAL s[CH];
         for (j = 0; j < CH; ++j) s[j] = first || j >= nc ? (REAL)0 : g[j0 + j];
         if (nc == CH)
@@ -163,6 +170,7 @@ static void SFX(column_sums)(const REAL *d, ptrdiff_t rows, ptrdiff_t cols, int 
                 for (j = 0; j < nc; ++j) s[j] += d[i * cols + j0 + j];
         for (j = 0; j < nc; ++j) g[j0 + j] = s[j];
     }
+    (void)nt;
 }
 
 /* Accumulate the block's unscaled gradients into grad (first block: overwrite).
@@ -186,7 +194,7 @@ static void SFX(backward)(bp_net *net, const REAL *params, const REAL *x, ptrdif
             SFX(gemm)(net, n_in, n_out, nb, a, 1, lda, d, n_out, 1, !first_block, gW, n_out, NULL);
         }
         /* BP4: db[l] = column sums of delta[l] */
-        SFX(column_sums)(d, nb, n_out, first_block, gb);
+        SFX(column_sums)(net, d, nb, n_out, first_block, gb);
         /* BP2: delta[l-1] = (delta[l] W[l]^T) * f'(Z[l-1]) */
         if (l > 1) {
             SFX(epilogue) ep = {0};
@@ -202,13 +210,18 @@ static void SFX(backward)(bp_net *net, const REAL *params, const REAL *x, ptrdif
 
 /* ---- objective and gradient over a set of rows ------------------------------------ */
 
-static void SFX(gather)(REAL *dst, const REAL *src, ptrdiff_t w, const int64_t *rows,
-                        int64_t row0, ptrdiff_t nb)
+static void SFX(gather)(const bp_net *net, REAL *dst, const REAL *src, ptrdiff_t w,
+                        const int64_t *rows, int64_t row0, ptrdiff_t nb)
 {
     ptrdiff_t i, j;
-    if (w >= 32) {
+    if (w >= 32) { /* a megabyte's copy takes about as long as a million multiply-adds */
+        const int nt = bp_threads_for(net, (double)nb * (double)w * sizeof(REAL));
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
         for (i = 0; i < nb; ++i)
             memcpy(dst + i * w, src + ROW(rows, row0, i) * w, sizeof(REAL) * (size_t)w);
+        (void)nt;
     } else {   /* narrow rows (targets): a plain loop beats a call per row */
         for (i = 0; i < nb; ++i) {
             const REAL *r = src + ROW(rows, row0, i) * w;
@@ -246,14 +259,14 @@ bp_status SFX(bp_grad_accumulate)(bp_net *net, const REAL *params, const bp_matr
         const REAL *x = NULL, *ysrc, *swb = NULL;
         if (X->dense != NULL) {
             if (brows) {
-                SFX(gather)((REAL *)net->x_buf, (const REAL *)X->dense, d, brows, 0, nb);
+                SFX(gather)(net, (REAL *)net->x_buf, (const REAL *)X->dense, d, brows, 0, nb);
                 x = (const REAL *)net->x_buf;
             } else {
                 x = (const REAL *)X->dense + brow0 * d;
             }
         }
         if (brows) {
-            SFX(gather)((REAL *)net->y_buf, Y, k, brows, 0, nb);
+            SFX(gather)(net, (REAL *)net->y_buf, Y, k, brows, 0, nb);
             ysrc = (const REAL *)net->y_buf;
         } else {
             ysrc = Y + brow0 * k;
@@ -280,6 +293,7 @@ bp_status SFX(bp_grad_finish)(bp_net *net, const REAL *params, double alpha, REA
     const double sw_sum = sums[1];
     const REAL ra = (REAL)alpha, rs = (REAL)sw_sum;
     ptrdiff_t i, nc, np_;
+    int nt;
     double data_loss = sums[0], sq = 0;
     /* the L2 sum in 8 interleaved partial sums: vectorisable, fixed order */
     double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -288,18 +302,35 @@ bp_status SFX(bp_grad_finish)(bp_net *net, const REAL *params, double alpha, REA
         return BP_ERR_INVALID;
     nc = (ptrdiff_t)net->n_coefs;
     np_ = (ptrdiff_t)net->n_params;
-    /* one pass over the weights for both (the sum is unused when alpha == 0) */
-    for (i = 0; i + 8 <= nc; i += 8) {
-        int q;
-        for (q = 0; q < 8; ++q) {
-            const REAL w = params[i + q];
-            part[q] += (double)w * (double)w;
-            grad[i + q] = (grad[i + q] + ra * w) / rs;
+    nt = bp_threads_for(net, (double)np_);
+    if (nt > 1) {
+        /* the sum on this thread, in the same order; the scaling split over threads */
+        if (alpha != 0) {
+            for (i = 0; i + 8 <= nc; i += 8) {
+                int q;
+                for (q = 0; q < 8; ++q) part[q] += (double)params[i + q] * (double)params[i + q];
+            }
+            for (; i < nc; ++i) part[0] += (double)params[i] * (double)params[i];
         }
-    }
-    for (; i < nc; ++i) {
-        part[0] += (double)params[i] * (double)params[i];
-        grad[i] = (grad[i] + ra * params[i]) / rs;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+        for (i = 0; i < nc; ++i) grad[i] = (grad[i] + ra * params[i]) / rs;
+        i = nc;
+    } else {
+        /* one pass over the weights for both (the sum is unused when alpha == 0) */
+        for (i = 0; i + 8 <= nc; i += 8) {
+            int q;
+            for (q = 0; q < 8; ++q) {
+                const REAL w = params[i + q];
+                part[q] += (double)w * (double)w;
+                grad[i + q] = (grad[i + q] + ra * w) / rs;
+            }
+        }
+        for (; i < nc; ++i) {
+            part[0] += (double)params[i] * (double)params[i];
+            grad[i] = (grad[i] + ra * params[i]) / rs;
+        }
     }
     if (alpha != 0)
         sq = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));

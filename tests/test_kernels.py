@@ -241,6 +241,29 @@ def test_fit_bitwise_identical_for_n_threads(solver):
             assert np.array_equal(a, b), f"n_threads={t} differs from n_threads=1"
 
 
+def test_fit_bitwise_identical_past_the_step_thresholds():
+    # A network big enough that the step's elementwise work runs on several threads
+    # too: the gather of a shuffled batch (2.7 MB), the bias gradients' column sums
+    # (2100 x 1100) and the gradient's scaling (over a million parameters), whose L2
+    # sum for the loss stays on one thread. One thread takes the serial code for all
+    # three, so the weights and the loss curve must match it bit for bit.
+    from bpfast import MLPClassifier
+
+    rng = np.random.RandomState(1)
+    X = rng.standard_normal((2100, 160))
+    y = (X[:, :4].sum(axis=1) > 0).astype(int)
+    fits = {
+        t: MLPClassifier((1100, 800), solver="sgd", alpha=1e-3, max_iter=2, batch_size=2100,
+                         random_state=0, n_threads=t).fit(X, y)
+        for t in (1, 2, 3)
+    }
+    assert sum(c.size + b.size for c, b in zip(fits[1].coefs_, fits[1].intercepts_)) > 10**6
+    for t in (2, 3):
+        assert fits[t].loss_curve_ == fits[1].loss_curve_
+        for a, b in zip(fits[1].coefs_ + fits[1].intercepts_, fits[t].coefs_ + fits[t].intercepts_):
+            assert np.array_equal(a, b), f"n_threads={t} differs from n_threads=1"
+
+
 EXP_RANGE = {  # beyond these, e^x is 0 or inf in the type; subnormal results included
     np.float64: (-746.0, 710.0, [0.0, -0.0, 709.78, 709.79, -708.4, -745.13, -745.14]),
     np.float32: (-104.0, 89.0, [0.0, -0.0, 88.72, 88.73, -87.4, -103.97, -103.98]),
