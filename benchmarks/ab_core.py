@@ -1,0 +1,89 @@
+"""Compare two builds of bpfast's C core in one process, fit by fit.
+
+A shared VM's speed drifts by tens of percent from one minute to the next, so two runs of
+bench.py cannot resolve a change of a few percent. This script loads both builds' `_core`
+extension modules into one Python process and alternates the fits between them (A B, then
+B A, ...), so that both builds see the same minutes. It prints each build's fit times, their
+medians and the speed ratio (above 1: the second build is faster).
+
+    cp .../bpfast/_core*.so /tmp/old.so        # before the change
+    pip install -e . ; cp .../bpfast/_core*.so /tmp/new.so
+    python benchmarks/ab_core.py /tmp/old.so /tmp/new.so --only gemm --threads 2 --rounds 8
+
+Both modules must come from the same source tree's Python layer (the one imported here);
+only the compiled core differs. Results are not a benchmark of record: bench.py's tables are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.machinery
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import bpfast._base
+
+
+def _load_bench():
+    """bench.py beside this file: the workloads, their data and the estimators."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    return importlib.import_module("bench")
+
+
+bench = _load_bench()
+
+
+def load_core(path: str):
+    """The `_core` extension module built at `path`, loaded beside any other copy."""
+    loader = importlib.machinery.ExtensionFileLoader("bpfast._core", path)
+    spec = importlib.util.spec_from_file_location("bpfast._core", path, loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("core_a", help="the first build's _core extension module (.so/.pyd)")
+    parser.add_argument("core_b", help="the second build's")
+    parser.add_argument("--only", default="gemm", choices=sorted(set(bench.WORKLOADS) - {"predict"}),
+                        help="training workload (default: gemm)")
+    parser.add_argument("--dtype", help="element type (default: the workload's first)")
+    parser.add_argument("--threads", type=int, default=1, help="n_threads (default 1)")
+    parser.add_argument("--rounds", type=int, default=8,
+                        help="rounds of one fit per build, alternating the order (default 8)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    wl = bench.WORKLOADS[args.only]
+    dtype = args.dtype or wl.dtypes[0]
+    cores = {"A": load_core(args.core_a), "B": load_core(args.core_b)}
+    X, y, _, _ = bench.load_cast(wl, dtype)
+
+    def fit_with(name):
+        bpfast._base._core = cores[name]   # the estimators build their networks from it
+        estimator = bench.make_estimator("bpfast", wl, dtype, args.threads)
+        estimator.set_params(n_threads=args.threads)
+        return bench.fit_quietly(estimator, X, y)
+
+    for name in "AB":  # warm-up, excluded
+        fit_with(name)
+    times = {"A": [], "B": []}
+    for r in range(args.rounds):
+        for name in ("AB" if r % 2 == 0 else "BA"):
+            times[name].append(fit_with(name))
+    for name, path in (("A", args.core_a), ("B", args.core_b)):
+        shown = " ".join(f"{t:.3g}" for t in times[name])
+        print(f"{name} ({path}): {shown} s; median {np.median(times[name]):.4g} s")
+    speed = np.median(times["A"]) / np.median(times["B"])
+    print(f"{args.only} {dtype}, {args.threads} thread(s): B runs {speed:.3f}x A's speed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
