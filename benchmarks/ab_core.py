@@ -6,12 +6,16 @@ extension modules into one Python process and alternates the fits between them (
 B A, ...), so that both builds see the same minutes. It prints each build's fit times, their
 medians and the speed ratio (above 1: the second build is faster).
 
-    cp .../bpfast/_core*.so /tmp/old.so        # before the change
-    pip install -e . ; cp .../bpfast/_core*.so /tmp/new.so
+    # build and install the old commit first, then keep its core:
+    cp "$(python -c 'import bpfast._core as c; print(c.__file__)')" /tmp/old.so
+    # check out the change, rebuild (pip install --no-build-isolation --no-deps -e .), then:
+    cp "$(python -c 'import bpfast._core as c; print(c.__file__)')" /tmp/new.so
     python benchmarks/ab_core.py /tmp/old.so /tmp/new.so --only gemm --threads 2 --rounds 8
 
-Both modules must come from the same source tree's Python layer (the one imported here);
-only the compiled core differs. Results are not a benchmark of record: bench.py's tables are.
+Run it with two copies of one build first (an A/A run): the spread of that ratio is the
+noise a real difference has to exceed. Both cores run under the installed Python layer, so
+only the compiled core may differ between them. These ratios are for deciding about a change;
+bench.py's tables are the benchmark of record.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ def main(argv=None) -> int:
     def fit_with(name):
         bpfast._base._core = cores[name]   # the estimators build their networks from it
         estimator = bench.make_estimator("bpfast", wl, dtype, args.threads)
+        # bench.py's workers set the thread count through OMP_NUM_THREADS; here it is explicit
         estimator.set_params(n_threads=args.threads)
         return bench.fit_quietly(estimator, X, y)
 

@@ -143,34 +143,47 @@ static void SFX(sparse_weight_grad)(const bp_net *net, const bp_matrix *X, const
     (void)nt;
 }
 
-/* g[j] (0 when first) + the sum of column j of d (rows x cols), summed row by row.
- * The sums of a full chunk of columns stay in registers over the rows; adding each
- * row into g in memory instead waits on the previous row's store every time. Chunks
- * are split over the network's threads; each column is summed by one thread in the
- * same order whatever their number. */
+/* g[j] (0 when first) + the sum of column j of d (rows x cols) for the CH columns from
+ * j0 (fewer at the end), summed row by row. The sums of a chunk stay in registers over
+ * the rows; adding each row into g in memory instead waits on the previous row's store
+ * every time. */
+enum { SFX(SUM_CHUNK) = 256 / (int)sizeof(REAL) };
+static void SFX(column_chunk_sums)(const REAL *d, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t j0,
+                                   int first, REAL *BP_RESTRICT g)
+{
+    enum { CH = SFX(SUM_CHUNK) };
+    const ptrdiff_t nc = cols - j0 < CH ? cols - j0 : CH;
+    ptrdiff_t i, j;
+    REAL s[CH];
+    for (j = 0; j < CH; ++j) s[j] = first || j >= nc ? (REAL)0 : g[j0 + j];
+    if (nc == CH)
+        for (i = 0; i < rows; ++i)
+            for (j = 0; j < CH; ++j) s[j] += d[i * cols + j0 + j];
+    else
+        for (i = 0; i < rows; ++i)
+            for (j = 0; j < nc; ++j) s[j] += d[i * cols + j0 + j];
+    for (j = 0; j < nc; ++j) g[j0 + j] = s[j];
+}
+
+/* column_chunk_sums() over every chunk of columns, the chunks split over the network's
+ * threads when the block is large: each column summed by one thread, in the same order
+ * whatever their number */
 static void SFX(column_sums)(const bp_net *net, const REAL *d, ptrdiff_t rows, ptrdiff_t cols,
                              int first, REAL *BP_RESTRICT g)
 {
-    enum { CH = 256 / (int)sizeof(REAL) };
-    const int nt = bp_threads_for(net, (double)rows * (double)cols);
-    ptrdiff_t j0;
+    enum { CH = SFX(SUM_CHUNK) };
+    const ptrdiff_t chunks = (cols + CH - 1) / CH;
+    int nt = bp_threads_for(net, (double)rows * (double)cols);
+    ptrdiff_t c;
+    if (nt > chunks) nt = (int)chunks;
+    if (nt > 1) {
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#pragma omp parallel for num_threads(nt) schedule(static)
 #endif
-    for (j0 = 0; j0 < cols; j0 += CH) {
-        const ptrdiff_t nc = cols - j0 < CH ? cols - j0 : CH;
-        ptrdiff_t i, j;
-        REAL s[CH];
-        for (j = 0; j < CH; ++j) s[j] = first || j >= nc ? (REAL)0 : g[j0 + j];
-        if (nc == CH)
-            for (i = 0; i < rows; ++i)
-                for (j = 0; j < CH; ++j) s[j] += d[i * cols + j0 + j];
-        else
-            for (i = 0; i < rows; ++i)
-                for (j = 0; j < nc; ++j) s[j] += d[i * cols + j0 + j];
-        for (j = 0; j < nc; ++j) g[j0 + j] = s[j];
+        for (c = 0; c < chunks; ++c) SFX(column_chunk_sums)(d, rows, cols, c * CH, first, g);
+    } else {
+        for (c = 0; c < chunks; ++c) SFX(column_chunk_sums)(d, rows, cols, c * CH, first, g);
     }
-    (void)nt;
 }
 
 /* Accumulate the block's unscaled gradients into grad (first block: overwrite).
@@ -215,13 +228,15 @@ static void SFX(gather)(const bp_net *net, REAL *dst, const REAL *src, ptrdiff_t
 {
     ptrdiff_t i, j;
     if (w >= 32) { /* a megabyte's copy takes about as long as a million multiply-adds */
-        const int nt = bp_threads_for(net, (double)nb * (double)w * sizeof(REAL));
+        const size_t bytes = sizeof(REAL) * (size_t)w;
+        if (bp_threads_for(net, (double)nb * (double)bytes) > 1) {
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#pragma omp parallel for num_threads(net->n_threads) schedule(static)
 #endif
-        for (i = 0; i < nb; ++i)
-            memcpy(dst + i * w, src + ROW(rows, row0, i) * w, sizeof(REAL) * (size_t)w);
-        (void)nt;
+            for (i = 0; i < nb; ++i) memcpy(dst + i * w, src + ROW(rows, row0, i) * w, bytes);
+        } else {
+            for (i = 0; i < nb; ++i) memcpy(dst + i * w, src + ROW(rows, row0, i) * w, bytes);
+        }
     } else {   /* narrow rows (targets): a plain loop beats a call per row */
         for (i = 0; i < nb; ++i) {
             const REAL *r = src + ROW(rows, row0, i) * w;
@@ -286,6 +301,15 @@ bp_status SFX(bp_grad_accumulate)(bp_net *net, const REAL *params, const bp_matr
     return BP_OK;
 }
 
+/* grad[i] = (grad[i] + ra params[i]) / rs for i in [lo, hi): one routine for every
+ * share, so each element gets the same instructions whatever the thread count */
+static void SFX(scale_gradient)(REAL *BP_RESTRICT grad, const REAL *BP_RESTRICT params,
+                                ptrdiff_t lo, ptrdiff_t hi, REAL ra, REAL rs)
+{
+    ptrdiff_t i;
+    for (i = lo; i < hi; ++i) grad[i] = (grad[i] + ra * params[i]) / rs;
+}
+
 bp_status SFX(bp_grad_finish)(bp_net *net, const REAL *params, double alpha, REAL *grad,
                               const double *sums, double *loss)
 {
@@ -302,39 +326,30 @@ bp_status SFX(bp_grad_finish)(bp_net *net, const REAL *params, double alpha, REA
         return BP_ERR_INVALID;
     nc = (ptrdiff_t)net->n_coefs;
     np_ = (ptrdiff_t)net->n_params;
-    nt = bp_threads_for(net, (double)np_);
-    if (nt > 1) {
-        /* the sum on this thread, in the same order; the scaling split over threads */
-        if (alpha != 0) {
-            for (i = 0; i + 8 <= nc; i += 8) {
-                int q;
-                for (q = 0; q < 8; ++q) part[q] += (double)params[i + q] * (double)params[i + q];
-            }
-            for (; i < nc; ++i) part[0] += (double)params[i] * (double)params[i];
-        }
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static)
-#endif
-        for (i = 0; i < nc; ++i) grad[i] = (grad[i] + ra * params[i]) / rs;
-        i = nc;
-    } else {
-        /* one pass over the weights for both (the sum is unused when alpha == 0) */
+    if (alpha != 0) { /* the L2 sum, on this thread whatever the thread count */
         for (i = 0; i + 8 <= nc; i += 8) {
             int q;
-            for (q = 0; q < 8; ++q) {
-                const REAL w = params[i + q];
-                part[q] += (double)w * (double)w;
-                grad[i + q] = (grad[i + q] + ra * w) / rs;
-            }
+            for (q = 0; q < 8; ++q) part[q] += (double)params[i + q] * (double)params[i + q];
         }
-        for (; i < nc; ++i) {
-            part[0] += (double)params[i] * (double)params[i];
-            grad[i] = (grad[i] + ra * params[i]) / rs;
-        }
-    }
-    if (alpha != 0)
+        for (; i < nc; ++i) part[0] += (double)params[i] * (double)params[i];
         sq = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-    for (; i < np_; ++i) grad[i] /= rs;
+    }
+    nt = bp_threads_for(net, (double)np_);
+    if (nt > 1) { /* the scaling in equal contiguous shares, each as one thread computes it */
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+        {
+            const ptrdiff_t t = omp_get_thread_num(), team = omp_get_num_threads();
+            const ptrdiff_t share = (nc + team - 1) / team, lo = share * t;
+            if (lo < nc) SFX(scale_gradient)(grad, params, lo, nc - lo < share ? nc : lo + share, ra, rs);
+        }
+#else
+        SFX(scale_gradient)(grad, params, 0, nc, ra, rs);
+#endif
+    } else {
+        SFX(scale_gradient)(grad, params, 0, nc, ra, rs);
+    }
+    for (i = nc; i < np_; ++i) grad[i] /= rs;
     if (net->loss == BP_LOSS_SQUARED)
         data_loss = 0.5 * data_loss / (double)net->widths[net->n_layers];
     *loss = data_loss / sw_sum + (alpha != 0 ? 0.5 * alpha * sq / sw_sum : 0.0);

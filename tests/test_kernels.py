@@ -241,27 +241,53 @@ def test_fit_bitwise_identical_for_n_threads(solver):
             assert np.array_equal(a, b), f"n_threads={t} differs from n_threads=1"
 
 
-def test_fit_bitwise_identical_past_the_step_thresholds():
+@pytest.mark.parametrize("alpha", [0.0, 1e-3])
+def test_fit_bitwise_identical_past_the_step_thresholds(alpha):
     # A network big enough that the step's elementwise work runs on several threads
     # too: the gather of a shuffled batch (2.7 MB), the bias gradients' column sums
-    # (2100 x 1100) and the gradient's scaling (over a million parameters), whose L2
-    # sum for the loss stays on one thread. One thread takes the serial code for all
-    # three, so the weights and the loss curve must match it bit for bit.
+    # (2100 x 1100) and the gradient's scaling (over a million weights, a count that is
+    # not a multiple of 8), whose L2 sum for the loss stays on one thread. One thread
+    # runs all three serially, so the weights and the loss curve must match it bit for bit.
     from bpfast import MLPClassifier
 
     rng = np.random.RandomState(1)
     X = rng.standard_normal((2100, 160))
     y = (X[:, :4].sum(axis=1) > 0).astype(int)
     fits = {
-        t: MLPClassifier((1100, 800), solver="sgd", alpha=1e-3, max_iter=2, batch_size=2100,
+        t: MLPClassifier((1100, 801), solver="sgd", alpha=alpha, max_iter=2, batch_size=2100,
                          random_state=0, n_threads=t).fit(X, y)
         for t in (1, 2, 3)
     }
-    assert sum(c.size + b.size for c, b in zip(fits[1].coefs_, fits[1].intercepts_)) > 10**6
+    assert sum(c.size for c in fits[1].coefs_) > 10**6
+    assert sum(c.size for c in fits[1].coefs_) % 8 != 0
     for t in (2, 3):
         assert fits[t].loss_curve_ == fits[1].loss_curve_
         for a, b in zip(fits[1].coefs_ + fits[1].intercepts_, fits[t].coefs_ + fits[t].intercepts_):
             assert np.array_equal(a, b), f"n_threads={t} differs from n_threads=1"
+
+
+@pytest.mark.parametrize("isa", VARIANTS)
+def test_loss_grad_bitwise_identical_past_the_step_thresholds(isa):
+    # The same at the core, on every kernel variant, where the estimator's batches do not
+    # reach: rows gathered in a shuffled order in blocks of 1000 (1.3 MB each), so the
+    # bias gradients' column sums also add a second block to the first; the L2 sum over
+    # 1.06 million weights ends in a remainder of 7.
+    rng = np.random.default_rng(3)
+    widths = [160, 1100, 801, 3]
+    X = rng.standard_normal((2000, 160))
+    Y = np.eye(3)[rng.integers(0, 3, 2000)]
+    rows = rng.permutation(2000).astype(np.int64)
+    params = rng.standard_normal(n_params(widths)) * 0.05
+    n_coefs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    assert n_coefs > 10**6 and n_coefs % 8 == 7
+    results = {}
+    for t in (1, 2, 3):
+        net = _core.Network(widths, "relu", "softmax", "log_loss", 8, 1000, t, isa)
+        grad = np.empty_like(params)
+        results[t] = (net.loss_grad(params, X, Y, None, 1e-3, grad, rows), grad)
+    for t in (2, 3):
+        assert results[t][0] == results[1][0], f"n_threads={t}: loss differs"
+        assert np.array_equal(results[t][1], results[1][1]), f"n_threads={t}: gradient differs"
 
 
 EXP_RANGE = {  # beyond these, e^x is 0 or inf in the type; subnormal results included
