@@ -146,12 +146,16 @@ static void SFX(activate_rows)(const bp_net *net, int act, REAL *z, ptrdiff_t ro
     int nt = act == BP_ACT_RELU || act == BP_ACT_IDENTITY
                  ? 1
                  : bp_threads_for(net, (double)rows * (double)cols * 32.0);
+    if (nt > 1) {
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#pragma omp parallel for num_threads(nt) schedule(static)
 #endif
-    for (i0 = 0; i0 < rows; i0 += ROWS)
-        SFX(activate)(act, z + i0 * cols, rows - i0 < ROWS ? rows - i0 : ROWS, cols, cols);
-    (void)nt;
+        for (i0 = 0; i0 < rows; i0 += ROWS)
+            SFX(activate)(act, z + i0 * cols, rows - i0 < ROWS ? rows - i0 : ROWS, cols, cols);
+    } else { /* no parallel region: a team of one costs more than a small block's work */
+        for (i0 = 0; i0 < rows; i0 += ROWS)
+            SFX(activate)(act, z + i0 * cols, rows - i0 < ROWS ? rows - i0 : ROWS, cols, cols);
+    }
 }
 
 /* d *= f'(z) for the activation a = f(z) */

@@ -350,19 +350,106 @@ static void SFX(gemm_small)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL *a
     }
 }
 
+/* The block loops of gemm() (see there), walked by every thread of the current team:
+ * the work-sharing loops split packing and tiles, and their implied barriers keep a panel
+ * packed before use and in use until every tile is done. Called outside any parallel
+ * region, the work-sharing loops run whole on this thread. */
+static void SFX(gemm_blocks)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                             const REAL *a, ptrdiff_t ars, ptrdiff_t acs,
+                             const REAL *b, ptrdiff_t brs, ptrdiff_t bcs,
+                             int accumulate, REAL *c, ptrdiff_t ldc, const SFX(epilogue) *ep,
+                             int direct_a, int direct_b)
+{
+    REAL *pa = (REAL *)net->pack_a, *pb = (REAL *)net->pack_b;
+    const ptrdiff_t n_ir = (m + BP_MR - 1) / BP_MR;
+    /* row blocks of at most MC rows, all of (nearly) the same size, so that threads
+     * splitting the blocks get equal shares (128 rows: 64 + 64, not 120 + 8) */
+    const ptrdiff_t n_ib = (n_ir + BP_MC / BP_MR - 1) / (BP_MC / BP_MR);
+    const ptrdiff_t ir_per_block = (n_ir + n_ib - 1) / n_ib;
+    ptrdiff_t pc, jc, s, item;
+    for (pc = 0; pc < k; pc += BP_KC) {
+        const ptrdiff_t kc = k - pc < BP_KC ? k - pc : BP_KC;
+        const int acc = accumulate || pc > 0, last = pc + kc >= k;
+        const REAL *bias = last && ep != NULL ? ep->bias : NULL;
+        const int relu = last && ep != NULL && ep->act == BP_ACT_RELU;
+        /* A read down its columns (the weight-gradient product) and deep, wide
+         * row-major A are packed so each strip is contiguous (see direct_a); once
+         * per KC panel, for every NC panel of B */
+        if (!direct_a) {
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (s = 0; s < n_ir; ++s)
+                SFX(pack_a_strip)(s, m, kc, a + pc * acs, ars, acs, pa);
+        }
+        for (jc = 0; jc < n; jc += BP_NC) {
+            const ptrdiff_t nc = n - jc < BP_NC ? n - jc : BP_NC;
+            const ptrdiff_t n_jr = (nc + BP_NR - 1) / BP_NR;
+            if (direct_b) {
+                if (nc % BP_NR != 0) {
+#ifdef _OPENMP
+#pragma omp single
+#endif
+                    SFX(pack_b_edge)(kc, nc % BP_NR, b + pc * brs + jc + (n_jr - 1) * BP_NR,
+                                     brs, pb + (n_jr - 1) * BP_NR * kc);
+                }
+            } else if (bcs == 1) {
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+                for (s = 0; s < kc; s += BP_PACK_ROWS)
+                    SFX(pack_b_rows)(s, kc - s < BP_PACK_ROWS ? kc : s + BP_PACK_ROWS, kc, nc,
+                                     b + pc * brs + jc, brs, pb);
+            } else {
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+                for (s = 0; s < n_jr; ++s)
+                    SFX(pack_b_strip)(s, kc, nc, b + pc * brs + jc * bcs, brs, bcs, pb);
+            }
+            /* work item = one MC-row block of A against one NR strip of B */
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (item = 0; item < n_ib * n_jr; ++item) {
+                const ptrdiff_t ib = item / n_jr, jr = item % n_jr, j0 = jr * BP_NR;
+                const ptrdiff_t nr = nc - j0 < BP_NR ? nc - j0 : BP_NR;
+                const int in_place = direct_b && nr == BP_NR;
+                const REAL *bs = in_place ? b + pc * brs + jc + j0 : pb + jr * BP_NR * kc;
+                const ptrdiff_t ldb = in_place ? brs : direct_b ? SFX(edge_width)(nr) : BP_NR;
+                ptrdiff_t ir = ib * ir_per_block, ir_end = ir + ir_per_block;
+                if (ir_end > n_ir) ir_end = n_ir;
+                /* a narrow strip takes two row strips per call (see micro_kernel) */
+                const ptrdiff_t step =
+                    nr <= BP_TALL_NV * (ptrdiff_t)(BP_VBYTES / sizeof(REAL)) ? 2 : 1;
+                for (; ir < ir_end; ir += step) {
+                    const ptrdiff_t i0 = ir * BP_MR;
+                    const ptrdiff_t rows = ir + 1 < ir_end ? step * BP_MR : BP_MR;
+                    const ptrdiff_t mr = m - i0 < rows ? m - i0 : rows;
+                    REAL *ct = c + i0 * ldc + jc + j0;
+                    if (direct_a)
+                        SFX(micro_kernel)(kc, a + i0 * ars + pc * acs, ars, acs, BP_MR * ars,
+                                          bs, ldb, ct, ldc, mr, nr, acc,
+                                          bias ? bias + jc + j0 : NULL, relu);
+                    else
+                        SFX(micro_kernel)(kc, pa + ir * BP_MR * kc, 1, BP_MR, BP_MR * kc, bs,
+                                          ldb, ct, ldc, mr, nr, acc,
+                                          bias ? bias + jc + j0 : NULL, relu);
+                    if (last && ep != NULL)
+                        SFX(apply_epilogue)(ep, ct, ldc, i0, jc + j0, mr, nr, 1);
+                }
+            }
+        }
+    }
+}
+
 /* C = [C +] A B, then the epilogue ep (or none when ep == NULL) */
 static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                       const REAL *a, ptrdiff_t ars, ptrdiff_t acs,
                       const REAL *b, ptrdiff_t brs, ptrdiff_t bcs,
                       int accumulate, REAL *c, ptrdiff_t ldc, const SFX(epilogue) *ep)
 {
-    REAL *pa = (REAL *)net->pack_a, *pb = (REAL *)net->pack_b;
-    int nt = bp_threads_for(net, (double)m * (double)n * (double)k);
-    const ptrdiff_t n_ir = (m + BP_MR - 1) / BP_MR;
-    /* row blocks of at most MC rows, all of (nearly) the same size, so that threads
-     * splitting the blocks get equal shares (128 rows: 64 + 64, not 120 + 8) */
-    const ptrdiff_t n_ib = (n_ir + BP_MC / BP_MR - 1) / (BP_MC / BP_MR);
-    const ptrdiff_t ir_per_block = (n_ir + n_ib - 1) / n_ib;
+    const int nt = bp_threads_for(net, (double)m * (double)n * (double)k);
     const ptrdiff_t kc_max = k < BP_KC ? k : BP_KC;
     /* Row-major A is read in place while its rows are short: the micro-kernel's MR row
      * streams then share few cache sets. Long rows (deep products) are packed, which
@@ -389,88 +476,17 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
         SFX(gemm_small)(m, n, k, a, ars, acs, b, brs, accumulate, c, ldc, ep);
         return;
     }
-    /* One parallel region; every thread walks the same block loops and the
-     * work-sharing loops split packing and tiles. Their implied barriers keep a
-     * panel packed before use and in use until every tile is done. */
+    /* One parallel region: every thread walks the same block loops (gemm_blocks). A
+     * product on one thread outside any region walks them alone, without a team. */
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
-    {
-        ptrdiff_t pc, jc, s, item;
-        for (pc = 0; pc < k; pc += BP_KC) {
-            const ptrdiff_t kc = k - pc < BP_KC ? k - pc : BP_KC;
-            const int acc = accumulate || pc > 0, last = pc + kc >= k;
-            const REAL *bias = last && ep != NULL ? ep->bias : NULL;
-            const int relu = last && ep != NULL && ep->act == BP_ACT_RELU;
-            /* A read down its columns (the weight-gradient product) and deep, wide
-             * row-major A are packed so each strip is contiguous (see direct_a); once
-             * per KC panel, for every NC panel of B */
-            if (!direct_a) {
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-                for (s = 0; s < n_ir; ++s)
-                    SFX(pack_a_strip)(s, m, kc, a + pc * acs, ars, acs, pa);
-            }
-            for (jc = 0; jc < n; jc += BP_NC) {
-                const ptrdiff_t nc = n - jc < BP_NC ? n - jc : BP_NC;
-                const ptrdiff_t n_jr = (nc + BP_NR - 1) / BP_NR;
-                if (direct_b) {
-                    if (nc % BP_NR != 0) {
-#ifdef _OPENMP
-#pragma omp single
-#endif
-                        SFX(pack_b_edge)(kc, nc % BP_NR, b + pc * brs + jc + (n_jr - 1) * BP_NR,
-                                         brs, pb + (n_jr - 1) * BP_NR * kc);
-                    }
-                } else if (bcs == 1) {
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-                    for (s = 0; s < kc; s += BP_PACK_ROWS)
-                        SFX(pack_b_rows)(s, kc - s < BP_PACK_ROWS ? kc : s + BP_PACK_ROWS, kc, nc,
-                                         b + pc * brs + jc, brs, pb);
-                } else {
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-                    for (s = 0; s < n_jr; ++s)
-                        SFX(pack_b_strip)(s, kc, nc, b + pc * brs + jc * bcs, brs, bcs, pb);
-                }
-                /* work item = one MC-row block of A against one NR strip of B */
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-                for (item = 0; item < n_ib * n_jr; ++item) {
-                    const ptrdiff_t ib = item / n_jr, jr = item % n_jr, j0 = jr * BP_NR;
-                    const ptrdiff_t nr = nc - j0 < BP_NR ? nc - j0 : BP_NR;
-                    const int in_place = direct_b && nr == BP_NR;
-                    const REAL *bs = in_place ? b + pc * brs + jc + j0 : pb + jr * BP_NR * kc;
-                    const ptrdiff_t ldb = in_place ? brs : direct_b ? SFX(edge_width)(nr) : BP_NR;
-                    ptrdiff_t ir = ib * ir_per_block, ir_end = ir + ir_per_block;
-                    if (ir_end > n_ir) ir_end = n_ir;
-                    /* a narrow strip takes two row strips per call (see micro_kernel) */
-                    const ptrdiff_t step =
-                        nr <= BP_TALL_NV * (ptrdiff_t)(BP_VBYTES / sizeof(REAL)) ? 2 : 1;
-                    for (; ir < ir_end; ir += step) {
-                        const ptrdiff_t i0 = ir * BP_MR;
-                        const ptrdiff_t rows = ir + 1 < ir_end ? step * BP_MR : BP_MR;
-                        const ptrdiff_t mr = m - i0 < rows ? m - i0 : rows;
-                        REAL *ct = c + i0 * ldc + jc + j0;
-                        if (direct_a)
-                            SFX(micro_kernel)(kc, a + i0 * ars + pc * acs, ars, acs, BP_MR * ars,
-                                              bs, ldb, ct, ldc, mr, nr, acc,
-                                              bias ? bias + jc + j0 : NULL, relu);
-                        else
-                            SFX(micro_kernel)(kc, pa + ir * BP_MR * kc, 1, BP_MR, BP_MR * kc, bs,
-                                              ldb, ct, ldc, mr, nr, acc,
-                                              bias ? bias + jc + j0 : NULL, relu);
-                        if (last && ep != NULL)
-                            SFX(apply_epilogue)(ep, ct, ldc, i0, jc + j0, mr, nr, 1);
-                    }
-                }
-            }
-        }
+    if (bp_own_team(nt)) {
+#pragma omp parallel num_threads(nt)
+        SFX(gemm_blocks)(net, m, n, k, a, ars, acs, b, brs, bcs, accumulate, c, ldc, ep,
+                         direct_a, direct_b);
+        return;
     }
+#endif
+    SFX(gemm_blocks)(net, m, n, k, a, ars, acs, b, brs, bcs, accumulate, c, ldc, ep, direct_a,
+                     direct_b);
     (void)nt;
 }

@@ -370,18 +370,17 @@ bp_status SFX(bp_loss_grad)(bp_net *net, const REAL *params, const bp_matrix *X,
 
 /* ---- optimizer updates over the flat parameter slab ------------------------------- */
 
-static void SFX(update)(const bp_net *net, REAL *params, const REAL *grad, bp_optim *opt,
-                        REAL *state)
+/* The optimizer's step over every parameter, for SGD or for Adam at bias-corrected step
+ * size lr_t; its loops are work-shared over the current team (see update) */
+static void SFX(update_shares)(ptrdiff_t n, REAL *params, const REAL *grad, const bp_optim *opt,
+                               double lr_t, REAL *state)
 {
-    ptrdiff_t n = (ptrdiff_t)net->n_params, i;
-    /* about 16 multiply-add equivalents per parameter (Adam's square root and
-     * division): a 200k-parameter net's update is worth two threads */
-    int nt = bp_threads_for(net, (double)n * 16.0);
+    ptrdiff_t i;
     if (opt->solver == BP_SOLVER_SGD) {
         const REAL mom = (REAL)opt->momentum, lr = (REAL)opt->learning_rate;
         const int nesterov = opt->nesterov;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#pragma omp for schedule(static)
 #endif
         for (i = 0; i < n; ++i) {
             REAL v = mom * state[i] - lr * grad[i];
@@ -393,12 +392,8 @@ static void SFX(update)(const bp_net *net, REAL *params, const REAL *grad, bp_op
         const REAL b1 = (REAL)opt->beta_1, b2 = (REAL)opt->beta_2;
         const REAL c1 = (REAL)(1 - opt->beta_1), c2 = (REAL)(1 - opt->beta_2);
         const REAL eps = (REAL)opt->epsilon;
-        double lr_t;
-        opt->t += 1;
-        lr_t = opt->learning_rate * sqrt(1 - pow(opt->beta_2, (double)opt->t)) /
-               (1 - pow(opt->beta_1, (double)opt->t));
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#pragma omp for schedule(static)
 #endif
         for (i = 0; i < n; ++i) {
             m[i] = b1 * m[i] + c1 * grad[i];
@@ -406,6 +401,31 @@ static void SFX(update)(const bp_net *net, REAL *params, const REAL *grad, bp_op
             params[i] += (REAL)(-lr_t * (double)m[i] / (double)(BP_SQRT(v[i]) + eps));
         }
     }
+}
+
+static void SFX(update)(const bp_net *net, REAL *params, const REAL *grad, bp_optim *opt,
+                        REAL *state)
+{
+    const ptrdiff_t n = (ptrdiff_t)net->n_params;
+    /* about 16 multiply-add equivalents per parameter (Adam's square root and
+     * division): a 200k-parameter net's update is worth two threads */
+    const int nt = bp_threads_for(net, (double)n * 16.0);
+    double lr_t = 0;
+    if (opt->solver != BP_SOLVER_SGD) {
+        opt->t += 1;
+        lr_t = opt->learning_rate * sqrt(1 - pow(opt->beta_2, (double)opt->t)) /
+               (1 - pow(opt->beta_1, (double)opt->t));
+    }
+    /* one loop for any thread count, so every parameter gets the same instructions; on
+     * one thread outside any parallel region, without a team */
+#ifdef _OPENMP
+    if (bp_own_team(nt)) {
+#pragma omp parallel num_threads(nt)
+        SFX(update_shares)(n, params, grad, opt, lr_t, state);
+        return;
+    }
+#endif
+    SFX(update_shares)(n, params, grad, opt, lr_t, state);
     (void)nt;
 }
 

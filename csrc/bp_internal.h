@@ -222,4 +222,19 @@ static inline int bp_threads_for(const bp_net *net, double work)
     return (net->n_threads > 1 && work >= BP_PAR_MIN_WORK) ? net->n_threads : 1;
 }
 
+/* Whether work-sharing loops for nt threads need a parallel region of their own: when
+ * they are shared (nt > 1), or when the caller is inside a parallel region (prediction's
+ * workers), where work-sharing would otherwise bind to the caller's team. Otherwise they
+ * run on this thread with no region at all: libgomp's team of one costs about 0.4 us a
+ * call, several times per mini-batch. */
+static inline int bp_own_team(int nt)
+{
+#ifdef _OPENMP
+    return nt > 1 || omp_in_parallel();
+#else
+    (void)nt;
+    return 0;
+#endif
+}
+
 #endif /* BP_INTERNAL_H */
