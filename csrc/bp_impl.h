@@ -301,13 +301,16 @@ bp_status SFX(bp_grad_accumulate)(bp_net *net, const REAL *params, const bp_matr
     return BP_OK;
 }
 
-/* grad[i] = (grad[i] + ra params[i]) / rs for i in [lo, hi): one routine for every
- * share, so each element gets the same instructions whatever the thread count */
+/* grad[i] = (grad[i] + ra params[i]) / rs for i < n, work-shared over the current team
+ * (see bp_grad_finish) */
 static void SFX(scale_gradient)(REAL *BP_RESTRICT grad, const REAL *BP_RESTRICT params,
-                                ptrdiff_t lo, ptrdiff_t hi, REAL ra, REAL rs)
+                                ptrdiff_t n, REAL ra, REAL rs)
 {
     ptrdiff_t i;
-    for (i = lo; i < hi; ++i) grad[i] = (grad[i] + ra * params[i]) / rs;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+    for (i = 0; i < n; ++i) grad[i] = (grad[i] + ra * params[i]) / rs;
 }
 
 bp_status SFX(bp_grad_finish)(bp_net *net, const REAL *params, double alpha, REAL *grad,
@@ -334,21 +337,17 @@ bp_status SFX(bp_grad_finish)(bp_net *net, const REAL *params, double alpha, REA
         for (; i < nc; ++i) part[0] += (double)params[i] * (double)params[i];
         sq = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
     }
+    /* the scaling: one loop for any thread count, so every weight gets the same
+     * instructions; on one thread outside any parallel region, without a team */
     nt = bp_threads_for(net, (double)np_);
-    if (nt > 1) { /* the scaling in equal contiguous shares, each as one thread computes it */
 #ifdef _OPENMP
+    if (bp_own_team(nt)) {
 #pragma omp parallel num_threads(nt)
-        {
-            const ptrdiff_t t = omp_get_thread_num(), team = omp_get_num_threads();
-            const ptrdiff_t share = (nc + team - 1) / team, lo = share * t;
-            if (lo < nc) SFX(scale_gradient)(grad, params, lo, nc - lo < share ? nc : lo + share, ra, rs);
-        }
-#else
-        SFX(scale_gradient)(grad, params, 0, nc, ra, rs);
+        SFX(scale_gradient)(grad, params, nc, ra, rs);
+    } else
 #endif
-    } else {
-        SFX(scale_gradient)(grad, params, 0, nc, ra, rs);
-    }
+        SFX(scale_gradient)(grad, params, nc, ra, rs);
+    (void)nt;
     for (i = nc; i < np_; ++i) grad[i] /= rs;
     if (net->loss == BP_LOSS_SQUARED)
         data_loss = 0.5 * data_loss / (double)net->widths[net->n_layers];
