@@ -1,4 +1,5 @@
-"""Compare two builds of bpfast's C core in one process, fit by fit.
+"""Compare two builds of bpfast's C core in one process, fit by fit (or, with --only
+predict, batch prediction by batch prediction).
 
 A shared VM's speed drifts by tens of percent from one minute to the next, so two runs of
 bench.py cannot resolve a change of a few percent. This script loads both builds' `_core`
@@ -11,6 +12,7 @@ medians and the speed ratio (above 1: the second build is faster).
     # check out the change, rebuild (pip install --no-build-isolation --no-deps -e .), then:
     cp "$(python -c 'import bpfast._core as c; print(c.__file__)')" /tmp/new.so
     python benchmarks/ab_core.py /tmp/old.so /tmp/new.so --only gemm --threads 2 --rounds 8
+    python benchmarks/ab_core.py /tmp/old.so /tmp/new.so --only predict --rounds 16
 
 Run it with two copies of one build first (an A/A run): the spread of that ratio is the
 noise a real difference has to exceed. Both cores run under the installed Python layer, so
@@ -53,12 +55,13 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("core_a", help="the first build's _core extension module (.so/.pyd)")
     parser.add_argument("core_b", help="the second build's")
-    parser.add_argument("--only", default="gemm", choices=sorted(set(bench.WORKLOADS) - {"predict"}),
-                        help="training workload (default: gemm)")
+    parser.add_argument("--only", default="gemm", choices=sorted(bench.WORKLOADS),
+                        help="workload (default: gemm); predict times predict_proba on the "
+                        "workload's batch of rows instead of fits")
     parser.add_argument("--dtype", help="element type (default: the workload's first)")
     parser.add_argument("--threads", type=int, default=1, help="n_threads (default 1)")
     parser.add_argument("--rounds", type=int, default=8,
-                        help="rounds of one fit per build, alternating the order (default 8)")
+                        help="rounds of one measurement per build, alternating the order (default 8)")
     return parser.parse_args(argv)
 
 
@@ -68,26 +71,61 @@ def main(argv=None) -> int:
     dtype = args.dtype or wl.dtypes[0]
     cores = {"A": load_core(args.core_a), "B": load_core(args.core_b)}
     X, y, _, _ = bench.load_cast(wl, dtype)
+    if args.only == "predict":
+        measure, what = predict_timer(args, wl, dtype, cores, X, y)
+    else:
+        measure, what = fit_timer(args, wl, dtype, cores, X, y), "fit"
+    times = alternate(measure, args.rounds)
+    for name, path in (("A", args.core_a), ("B", args.core_b)):
+        shown = " ".join(f"{t * 1e3:.4g}" for t in times[name])
+        print(f"{name} ({path}): {shown} ms; median {np.median(times[name]) * 1e3:.4g} ms")
+    speed = np.median(times["A"]) / np.median(times["B"])
+    print(f"{args.only} {what}, {dtype}, {args.threads} thread(s): B runs {speed:.3f}x A's speed")
+    return 0
+
+
+def alternate(measure, rounds: int) -> dict:
+    """measure("A") and measure("B") once each to warm up, then `rounds` times each in the
+    order A B, B A, A B, ...; the timings per build."""
+    for name in "AB":
+        measure(name)
+    times = {"A": [], "B": []}
+    for r in range(rounds):
+        for name in ("AB" if r % 2 == 0 else "BA"):
+            times[name].append(measure(name))
+    return times
+
+
+def fit_timer(args, wl, dtype, cores, X, y):
+    """Seconds of one fit of the workload through the named build's core."""
 
     def fit_with(name):
-        bpfast._base._core = cores[name]   # the estimators build their networks from it
+        bpfast._base._core = cores[name]  # the estimators build their networks from it
         estimator = bench.make_estimator("bpfast", wl, dtype, args.threads)
         # bench.py's workers set the thread count through OMP_NUM_THREADS; here it is explicit
         estimator.set_params(n_threads=args.threads)
         return bench.fit_quietly(estimator, X, y)
 
-    for name in "AB":  # warm-up, excluded
-        fit_with(name)
-    times = {"A": [], "B": []}
-    for r in range(args.rounds):
-        for name in ("AB" if r % 2 == 0 else "BA"):
-            times[name].append(fit_with(name))
-    for name, path in (("A", args.core_a), ("B", args.core_b)):
-        shown = " ".join(f"{t:.3g}" for t in times[name])
-        print(f"{name} ({path}): {shown} s; median {np.median(times[name]):.4g} s")
-    speed = np.median(times["A"]) / np.median(times["B"])
-    print(f"{args.only} {dtype}, {args.threads} thread(s): B runs {speed:.3f}x A's speed")
-    return 0
+    return fit_with
+
+
+def predict_timer(args, wl, dtype, cores, X, y):
+    """Median seconds of `batch_repeats` predict_proba calls on the prediction workload's
+    batch through the named build's core (the model is fitted once; each call of that
+    size builds its network from the core in use), and what that measures."""
+    p = wl.predict
+    bpfast._base._core = cores["A"]
+    estimator = bench.make_estimator("bpfast", wl, dtype, args.threads)
+    estimator.set_params(n_threads=args.threads)
+    bench.fit_quietly(estimator, X, y)
+    rows = np.random.default_rng(bench.SEED).integers(0, X.shape[0], p["batch_rows"])
+    batch = np.ascontiguousarray(X[rows])
+
+    def predict_with(name):
+        bpfast._base._core = cores[name]
+        return bench.median_call_time(lambda: estimator.predict_proba(batch), p["batch_repeats"])
+
+    return predict_with, f"predict_proba of {p['batch_rows']} rows"
 
 
 if __name__ == "__main__":

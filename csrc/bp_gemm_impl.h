@@ -34,23 +34,44 @@ typedef struct {
     int da_act;         /* bp_activation of da */
 } SFX(epilogue);
 
-/* pack strip s of A (rows [s*MR, s*MR+MR) x depth [0, kc)) as pa_s[p][i], zero padded.
- * Full strips use fixed-length loops, which compile to straight vector moves. */
+/* pack strip s of A (rows [s*MR, s*MR+MR) x depth [0, kc)) as pa_s[p][i], zero padded,
+ * for an A read along its rows (A read down its columns: pack_a_cols). Full strips
+ * use fixed-length loops. */
 static void SFX(pack_a_strip)(ptrdiff_t s, ptrdiff_t m, ptrdiff_t kc, const REAL *a,
                               ptrdiff_t ars, ptrdiff_t acs, REAL *BP_RESTRICT pa)
 {
     ptrdiff_t i0 = s * BP_MR, mr = m - i0 < BP_MR ? m - i0 : BP_MR, p, i;
     REAL *dst = pa + s * BP_MR * kc;
     const REAL *src = a + i0 * ars;
-    if (mr == BP_MR && ars == 1) { /* A read down its columns: MR contiguous values */
-        for (p = 0; p < kc; ++p) memcpy(dst + p * BP_MR, src + p * acs, sizeof(REAL) * BP_MR);
-    } else if (mr == BP_MR) {
+    if (mr == BP_MR) {
         for (p = 0; p < kc; ++p)
             for (i = 0; i < BP_MR; ++i) dst[p * BP_MR + i] = src[i * ars + p * acs];
     } else {
         for (p = 0; p < kc; ++p)
             for (i = 0; i < BP_MR; ++i)
                 dst[p * BP_MR + i] = i < mr ? src[i * ars + p * acs] : (REAL)0;
+    }
+}
+
+/* pack strips [s0, s1) of an A read down its columns (ars == 1: the MR values of a
+ * strip at depth p are contiguous) by walking the depths once, each depth's run of A
+ * read front to back into every strip. (One strip at a time reads a few bytes from
+ * each of kc lines, a page apart when A is wide, once per strip.) */
+static void SFX(pack_a_cols)(ptrdiff_t s0, ptrdiff_t s1, ptrdiff_t m, ptrdiff_t kc,
+                             const REAL *a, ptrdiff_t acs, REAL *BP_RESTRICT pa)
+{
+    ptrdiff_t p, s, i;
+    for (p = 0; p < kc; ++p) {
+        const REAL *src = a + p * acs;
+        for (s = s0; s < s1; ++s) {
+            const ptrdiff_t i0 = s * BP_MR;
+            REAL *dst = pa + s * BP_MR * kc + p * BP_MR;
+            if (m - i0 >= BP_MR) {
+                memcpy(dst, src + i0, sizeof(REAL) * BP_MR);
+            } else {
+                for (i = 0; i < BP_MR; ++i) dst[i] = i0 + i < m ? src[i0 + i] : (REAL)0;
+            }
+        }
     }
 }
 
@@ -125,8 +146,10 @@ static inline SFX(vec) SFX(vload)(const REAL *p)
 }
 static inline void SFX(vstore)(REAL *p, SFX(vec) v) { memcpy(p, &v, sizeof v); }
 static inline SFX(vec) SFX(vadd)(SFX(vec) x, SFX(vec) y) { return x + y; }
-/* c + a b for a scalar a (one FMA where the variant's flags allow contraction) */
-static inline SFX(vec) SFX(vmadd)(SFX(vec) c, REAL a, SFX(vec) b) { return c + a * b; }
+/* a in every lane (a - 0 is a, -0 and NaN included) */
+static inline SFX(vec) SFX(vsplat)(REAL a) { return a - (SFX(vec)){0}; }
+/* c + a b (one FMA where the variant's flags allow contraction) */
+static inline SFX(vec) SFX(vmadd)(SFX(vec) c, SFX(vec) a, SFX(vec) b) { return c + a * b; }
 /* max(z, 0) with NaN kept: clear the lanes that are <= 0 (false for NaN) */
 static inline SFX(vec) SFX(vrelu)(SFX(vec) z)
 {
@@ -139,9 +162,10 @@ static inline SFX(vec) SFX(vzero)(void) { return BP_V(ZERO)(); }
 static inline SFX(vec) SFX(vload)(const REAL *p) { return BP_V(LOAD)(p); }
 static inline void SFX(vstore)(REAL *p, SFX(vec) v) { BP_V(STORE)(p, v); }
 static inline SFX(vec) SFX(vadd)(SFX(vec) x, SFX(vec) y) { return BP_V(ADD)(x, y); }
-static inline SFX(vec) SFX(vmadd)(SFX(vec) c, REAL a, SFX(vec) b)
+static inline SFX(vec) SFX(vsplat)(REAL a) { return BP_V(SET1)(a); }
+static inline SFX(vec) SFX(vmadd)(SFX(vec) c, SFX(vec) a, SFX(vec) b)
 {
-    return BP_V(MADD)(c, BP_V(SET1)(a), b);
+    return BP_V(MADD)(c, a, b);
 }
 static inline SFX(vec) SFX(vrelu)(SFX(vec) z) { return BP_V(RELU)(z); }
 #endif
@@ -153,12 +177,14 @@ static inline SFX(vec) SFX(vrelu)(SFX(vec) z) { return BP_V(RELU)(z); }
 #define BP_KERNEL_LOOP(NV) BP_KERNEL_ROWS(acc, BP_MR, NV)
 /* the same for ROWS rows into the accumulators ACC[ROWS][NV] */
 #define BP_KERNEL_ROWS(ACC, ROWS, NV)                                                   \
+    BP_UNROLL_2                                                                         \
     for (p = 0; p < kc; ++p) {                                                          \
         const REAL *ap = a + p * acs;                                                   \
         SFX(vec) bv[NV];                                                                \
         for (v = 0; v < (NV); ++v) bv[v] = SFX(vload)(pb + p * ldb + v * LANES);        \
         for (i = 0; i < (ROWS); ++i) {                                                  \
-            const REAL ai = ap[off[i]];                                                 \
+            SFX(vec) ai = SFX(vsplat)(ap[off[i]]);                                      \
+            BP_IN_REGISTER(ai);                                                         \
             for (v = 0; v < (NV); ++v) ACC[i][v] = SFX(vmadd)(ACC[i][v], ai, bv[v]);     \
         }                                                                               \
     }
@@ -375,7 +401,14 @@ static void SFX(gemm_blocks)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdif
         /* A read down its columns (the weight-gradient product) and deep, wide
          * row-major A are packed so each strip is contiguous (see direct_a); once
          * per KC panel, for every NC panel of B */
-        if (!direct_a) {
+        if (!direct_a && ars == 1) {
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (s = 0; s < n_ir; s += BP_PACK_A_STRIPS)
+                SFX(pack_a_cols)(s, n_ir - s < BP_PACK_A_STRIPS ? n_ir : s + BP_PACK_A_STRIPS, m,
+                                 kc, a + pc * acs, acs, pa);
+        } else if (!direct_a) {
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
@@ -455,10 +488,13 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
      * streams then share few cache sets. Long rows (deep products) are packed, which
      * pays for itself over the many strips of B that reuse each packed block. A read
      * down its columns (the weight gradient's) is read in place while a panel of it
-     * spans few bytes: a mini-batch's panel is used too few times to repay packing. */
+     * spans few bytes (a mini-batch's panel is used too few times to repay packing), or
+     * when B is a single strip (a narrow output layer's gradient): each packed value
+     * would then be read once. */
     const int direct_a =
         (acs == 1 && (k < BP_PACK_A_DEPTH || n < BP_PACK_A_DEPTH)) ||
-        (ars == 1 && (double)kc_max * (double)acs * sizeof(REAL) <= BP_DIRECT_BYTES);
+        (ars == 1 && ((double)kc_max * (double)acs * sizeof(REAL) <= BP_DIRECT_BYTES ||
+                      n <= BP_NR));
     /* Likewise a row-major B panel spanning few bytes is read in place, its full
      * NR-wide strips straight from B's rows; only a partial last strip is packed. */
     const int direct_b = bcs == 1 && (double)kc_max * (double)brs * sizeof(REAL) <= BP_DIRECT_BYTES;

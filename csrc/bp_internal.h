@@ -45,6 +45,7 @@
 #define BP_SMALL_M 4 /* products with at most this many rows skip packing */
 #define BP_PACK_A_DEPTH 256 /* row-major A is packed when k and n both reach this */
 #define BP_PACK_ROWS 16 /* rows of B per work item when packing row-major B */
+#define BP_PACK_A_STRIPS 16 /* strips per work item when packing A read down its columns */
 #define BP_DIRECT_BYTES 65536 /* A or B panels spanning at most this are read in place */
 #define BP_PREDICT_BYTES 262144.0 /* activations of one prediction block (L2) */
 /* Columns of a packed B panel. 512 (1 MB of float32 at KC = 512, within L2 on the
@@ -131,6 +132,25 @@ typedef __m128d bp_vf64;
 #define BP_TALL_NV 2
 #else
 #define BP_TALL_NV 0
+#endif
+
+/* The micro-kernel's loop over depth, two depths per pass (fewer loop branches in the
+ * short products of small layers); no effect on results. */
+#if defined(__clang__)
+#define BP_UNROLL_2 _Pragma("unroll 2")
+#elif defined(__GNUC__)
+#define BP_UNROLL_2 _Pragma("GCC unroll 2")
+#else
+#define BP_UNROLL_2
+#endif
+
+/* Keep a broadcast value in a register of its own: on x86 the compiler otherwise folds a
+ * broadcast used once (a one-vector strip) into the multiply-add as a memory operand,
+ * which ran at half speed on AVX-512; no effect on results. */
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define BP_IN_REGISTER(v) __asm__("" : "+v"(v))
+#else
+#define BP_IN_REGISTER(v) ((void)0)
 #endif
 
 /* A hint to fetch the cache line at p for writing; no effect on results. */
