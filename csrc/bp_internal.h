@@ -146,8 +146,8 @@ typedef __m128d bp_vf64;
 
 /* Keep a broadcast value in a register of its own, so that every strip width compiles to
  * the same load, broadcast, multiply-add sequence (on x86 the compiler otherwise folds a
- * broadcast used once, in a one-vector strip, into the multiply-add's memory operand and
- * runs out of address registers for twelve rows); no effect on results. */
+ * broadcast used once, in a one-vector strip, into the multiply-add's memory operand);
+ * no effect on results. */
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
 #define BP_IN_REGISTER(v) __asm__("" : "+v"(v))
 #else
