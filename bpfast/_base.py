@@ -8,6 +8,7 @@ the C core with the GIL released. Python runs once per epoch.
 
 from __future__ import annotations
 
+import operator
 import os
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -553,8 +554,8 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                 slab.dtype == dtype
                 and len(self.coefs_) == len(coefs)
                 and len(self.intercepts_) == len(intercepts)
-                and all(a is b for a, b in zip(self.coefs_, coefs))
-                and all(a is b for a, b in zip(self.intercepts_, intercepts))
+                and all(map(operator.is_, self.coefs_, coefs))
+                and all(map(operator.is_, self.intercepts_, intercepts))
             ):
                 return slab
         return pack(self.coefs_, self.intercepts_, layer_units, dtype)

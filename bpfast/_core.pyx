@@ -410,7 +410,7 @@ cdef int _predict(Network self, const floating[::1] params, _Matrix xm,
                   floating[:, ::1] out) except -1:
     cdef bp_matrix part = xm.m
     cdef int64_t r0 = 0, rows, n = xm.m.n_rows, k = self.n_outputs
-    cdef double work = self.flops_per_row
+    cdef double work = self.flops_per_row, started = 0
     cdef bp_status st = BP_OK
     if params.shape[0] != self.n_params:
         raise ValueError("params has %d entries, expected %d" % (params.shape[0], self.n_params))
@@ -423,7 +423,8 @@ cdef int _predict(Network self, const floating[::1] params, _Matrix xm,
             part.dense = <const floating *>xm.m.dense + r0 * self.n_features
         else:
             part.indptr = xm.m.indptr + r0
-        started = perf_counter()
+        if r0 + part.n_rows < n:   # timed only to size the next chunk
+            started = perf_counter()
         with nogil:
             if floating is float:
                 st = bp_predict_f32(self.net, &params[0], &part, &out[r0, 0])

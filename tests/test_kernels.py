@@ -67,6 +67,32 @@ def test_operands_read_in_place_or_packed_give_the_same_bits(isa, dtype):
         assert np.array_equal(narrow, wide[:, :n]), (k, n)
 
 
+@pytest.mark.parametrize("isa", VARIANTS)
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("n", [10, 40, 100])
+def test_weight_gradient_matches_numpy(isa, dtype, rtol, n):
+    # The weight gradient A^T D reads A (the layer's input) down its columns. With 1100
+    # inputs and a batch of 600 rows (two depth panels, the second partial), A's panel is
+    # too big to read in place: it is packed many strips per pass, the last group of strips
+    # and the last strip partial; with B a single strip (10 outputs, or 40 float32 ones)
+    # A is read in place instead. A linear network with squared error has the gradient
+    # X^T (X W + b - Y) / rows.
+    rng = np.random.RandomState(5)
+    rows, k = 600, 1100
+    X = rng.standard_normal((rows, k)).astype(dtype)
+    Y = rng.standard_normal((rows, n)).astype(dtype)
+    W = (rng.standard_normal((k, n)) * 0.05).astype(dtype)
+    b = rng.standard_normal(n).astype(dtype)
+    params = np.concatenate([W.ravel(), b])
+    grad = np.empty_like(params)
+    _linear_net(k, n, dtype, isa, max_rows=rows).loss_grad(params, X, Y, None, 0.0, grad)
+    X64 = X.astype(np.float64)
+    delta = (X64 @ W.astype(np.float64) + b - Y) / rows
+    (gW,), (gb,) = unpack(grad, [k, n])
+    np.testing.assert_allclose(gW, X64.T @ delta, rtol=rtol, atol=rtol * np.abs(X64.T @ delta).max())
+    np.testing.assert_allclose(gb, delta.sum(axis=0), rtol=rtol, atol=rtol * np.abs(delta).sum(0).max())
+
+
 def _deep_problem(dtype, n=300, widths=(40, 120, 90, 5)):
     rng = np.random.RandomState(1)
     X = rng.standard_normal((n, widths[0])).astype(dtype)
