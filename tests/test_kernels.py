@@ -93,6 +93,26 @@ def test_weight_gradient_matches_numpy(isa, dtype, rtol, n):
     np.testing.assert_allclose(gb, delta.sum(axis=0), rtol=rtol, atol=rtol * np.abs(delta).sum(0).max())
 
 
+@pytest.mark.skipif(not {"avx2", "avx512"} <= set(VARIANTS), reason="needs AVX2 and AVX-512")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 3, 4, 8, 100, 104])
+def test_fma_variants_give_the_same_bits_on_narrow_strips(dtype, n):
+    # Both FMA variants sum every element in the same order, so their products agree
+    # bitwise whatever their tiles. On AVX-512 a strip at most half a vector wide (a
+    # remainder of 4 float64 columns of 100, a single output) runs in half-width vectors,
+    # 12 rows at a time: 50 rows take four such calls, the last partial, and two
+    # depth panels the second accumulating.
+    rng = np.random.RandomState(7)
+    m, k = 50, 700
+    X = rng.standard_normal((m, k)).astype(dtype)
+    params = rng.standard_normal(k * n + n).astype(dtype)
+    outs = {}
+    for isa in ("avx2", "avx512"):
+        outs[isa] = np.empty((m, n), dtype=dtype)
+        _linear_net(k, n, dtype, isa).predict(params, X, outs[isa])
+    assert np.array_equal(outs["avx2"], outs["avx512"])
+
+
 def _deep_problem(dtype, n=300, widths=(40, 120, 90, 5)):
     rng = np.random.RandomState(1)
     X = rng.standard_normal((n, widths[0])).astype(dtype)
