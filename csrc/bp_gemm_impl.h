@@ -249,11 +249,14 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
     ptrdiff_t p, i, j;
     for (i = 0; i < 2 * BP_MR; ++i)
         off[i] = i >= mr ? 0 : i < BP_MR ? i * ars : a_step + (i - BP_MR) * ars;
-    /* C's rows are needed only after the loop; fetching them now hides the wait */
-    for (i = 0; i < mr; ++i) {
-        for (j = 0; j < nr; j += LINE) BP_PREFETCH_W(c + i * ldc + j);
-        BP_PREFETCH_W(c + i * ldc + nr - 1);
-    }
+    /* C's rows are needed only after the loop; fetching them now hides the wait where
+     * the loop is long enough to cover it (a short one is a small layer's product, whose
+     * C is in cache already: there the prefetches only cost issue slots) */
+    if (kc >= BP_PREFETCH_C_DEPTH)
+        for (i = 0; i < mr; ++i) {
+            for (j = 0; j < nr; j += LINE) BP_PREFETCH_W(c + i * ldc + j);
+            BP_PREFETCH_W(c + i * ldc + nr - 1);
+        }
 #ifdef BP_VECTORS
     {
         enum { LANES = BP_VBYTES / (int)sizeof(REAL), NV = BP_NR / LANES };
