@@ -35,8 +35,8 @@ typedef struct {
 } SFX(epilogue);
 
 /* pack strip s of A (rows [s*MR, s*MR+MR) x depth [0, kc)) as pa_s[p][i], zero padded,
- * for an A read along its rows (A read down its columns: pack_a_cols). Full strips
- * use fixed-length loops. */
+ * for an A read along its rows (A read down its columns: pack_runs). Full strips use
+ * fixed-length loops. */
 static void SFX(pack_a_strip)(ptrdiff_t s, ptrdiff_t m, ptrdiff_t kc, const REAL *a,
                               ptrdiff_t ars, ptrdiff_t acs, REAL *BP_RESTRICT pa)
 {
@@ -50,28 +50,6 @@ static void SFX(pack_a_strip)(ptrdiff_t s, ptrdiff_t m, ptrdiff_t kc, const REAL
         for (p = 0; p < kc; ++p)
             for (i = 0; i < BP_MR; ++i)
                 dst[p * BP_MR + i] = i < mr ? src[i * ars + p * acs] : (REAL)0;
-    }
-}
-
-/* pack strips [s0, s1) of an A read down its columns (ars == 1: the MR values of a
- * strip at depth p are contiguous) by walking the depths once, each depth's run of A
- * read front to back into every strip. (One strip at a time reads a few bytes from
- * each of kc lines, a page apart when A is wide, once per strip.) */
-static void SFX(pack_a_cols)(ptrdiff_t s0, ptrdiff_t s1, ptrdiff_t m, ptrdiff_t kc,
-                             const REAL *a, ptrdiff_t acs, REAL *BP_RESTRICT pa)
-{
-    ptrdiff_t p, s, i;
-    for (p = 0; p < kc; ++p) {
-        const REAL *src = a + p * acs;
-        for (s = s0; s < s1; ++s) {
-            const ptrdiff_t i0 = s * BP_MR;
-            REAL *dst = pa + s * BP_MR * kc + p * BP_MR;
-            if (m - i0 >= BP_MR) {
-                memcpy(dst, src + i0, sizeof(REAL) * BP_MR);
-            } else {
-                for (i = 0; i < BP_MR; ++i) dst[i] = i0 + i < m ? src[i0 + i] : (REAL)0;
-            }
-        }
     }
 }
 
@@ -111,21 +89,28 @@ static void SFX(pack_b_edge)(ptrdiff_t kc, ptrdiff_t nr, const REAL *b, ptrdiff_
         for (j = 0; j < w; ++j) pb[p * w + j] = j < nr ? b[p * brs + j] : (REAL)0;
 }
 
-/* pack rows [p0, p1) of a row-major B panel (depth kc x nc columns) into every strip:
- * each row is read once, front to back, and each strip receives whole NR-wide rows.
- * (Walking one strip down all kc rows instead touches a new page per row.) */
-static void SFX(pack_b_rows)(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t kc, ptrdiff_t nc,
-                             const REAL *b, ptrdiff_t brs, REAL *BP_RESTRICT pb)
+/* Strips [s0, s1), each w values wide, of the rows [p0, p1) of a row-major panel (row p
+ * at src + p * ld, n values): strip s goes to dst + s * w * kc as [p][j], zero padded past
+ * n. Each row is read once, front to back, and each strip receives whole w-wide runs of
+ * it. (Walking one strip down all kc rows instead reads a few bytes of each row, a page
+ * apart when rows are long, once per strip.) This packs a row-major B (w = NR: rows split
+ * among threads) and an A read down its columns, whose depth p is a row of the panel
+ * (w = MR: strips split among threads). w is a constant at each call, so the copy of a
+ * whole run compiles to straight vector moves. */
+static inline void SFX(pack_runs)(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t s0, ptrdiff_t s1,
+                                  ptrdiff_t kc, ptrdiff_t n, const REAL *src, ptrdiff_t ld,
+                                  ptrdiff_t w, REAL *BP_RESTRICT dst)
 {
-    ptrdiff_t p, j0, j;
+    ptrdiff_t p, s, j;
     for (p = p0; p < p1; ++p) {
-        const REAL *row = b + p * brs;
-        for (j0 = 0; j0 < nc; j0 += BP_NR) {
-            REAL *dst = pb + j0 * kc + p * BP_NR;
-            if (nc - j0 >= BP_NR) {
-                memcpy(dst, row + j0, sizeof(REAL) * BP_NR);
+        const REAL *row = src + p * ld;
+        for (s = s0; s < s1; ++s) {
+            const ptrdiff_t j0 = s * w;
+            REAL *d = dst + s * w * kc + p * w;
+            if (n - j0 >= w) {
+                memcpy(d, row + j0, sizeof(REAL) * (size_t)w);
             } else {
-                for (j = 0; j < BP_NR; ++j) dst[j] = j0 + j < nc ? row[j0 + j] : (REAL)0;
+                for (j = 0; j < w; ++j) d[j] = j0 + j < n ? row[j0 + j] : (REAL)0;
             }
         }
     }
@@ -156,6 +141,19 @@ static inline SFX(vec) SFX(vrelu)(SFX(vec) z)
     const SFX(vec) zero = {0};
     return (SFX(vec))((SFX(ivec))z & ~(SFX(ivec))(z <= zero));
 }
+#if BP_TALL_NV > 0 && BP_VBYTES == 64
+/* half-width vectors, for strips at most half a vector wide (see micro_kernel) */
+#define BP_HALF_VECTORS 1
+typedef REAL SFX(hvec) __attribute__((vector_size(BP_VBYTES / 2)));
+static inline SFX(hvec) SFX(hload)(const REAL *p)
+{
+    SFX(hvec) v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline SFX(hvec) SFX(hsplat)(REAL a) { return a - (SFX(hvec)){0}; }
+static inline SFX(hvec) SFX(hmadd)(SFX(hvec) c, SFX(hvec) a, SFX(hvec) b) { return c + a * b; }
+#endif
 #else
 typedef bp_vec SFX(vec);
 static inline SFX(vec) SFX(vzero)(void) { return BP_V(ZERO)(); }
@@ -177,15 +175,18 @@ static inline SFX(vec) SFX(vrelu)(SFX(vec) z) { return BP_V(RELU)(z); }
 #define BP_KERNEL_LOOP(NV) BP_KERNEL_ROWS(acc, BP_MR, NV)
 /* the same for ROWS rows into the accumulators ACC[ROWS][NV] */
 #define BP_KERNEL_ROWS(ACC, ROWS, NV)                                                   \
+    BP_KERNEL_ROWS_OF(SFX(vec), SFX(vload), SFX(vsplat), SFX(vmadd), ACC, ROWS, NV)
+/* the same in vectors of type VEC with its load, broadcast and multiply-add */
+#define BP_KERNEL_ROWS_OF(VEC, LOAD, SPLAT, MADD, ACC, ROWS, NV)                        \
     BP_UNROLL_2                                                                         \
     for (p = 0; p < kc; ++p) {                                                          \
         const REAL *ap = a + p * acs;                                                   \
-        SFX(vec) bv[NV];                                                                \
-        for (v = 0; v < (NV); ++v) bv[v] = SFX(vload)(pb + p * ldb + v * LANES);        \
+        VEC bv[NV];                                                                     \
+        for (v = 0; v < (NV); ++v) bv[v] = LOAD(pb + p * ldb + v * LANES);              \
         for (i = 0; i < (ROWS); ++i) {                                                  \
-            SFX(vec) ai = SFX(vsplat)(ap[off[i]]);                                      \
+            VEC ai = SPLAT(ap[off[i]]);                                                 \
             BP_IN_REGISTER(ai);                                                         \
-            for (v = 0; v < (NV); ++v) ACC[i][v] = SFX(vmadd)(ACC[i][v], ai, bv[v]);     \
+            for (v = 0; v < (NV); ++v) ACC[i][v] = MADD(ACC[i][v], ai, bv[v]);          \
         }                                                                               \
     }
 /* store the whole vector T of a finished tile at CV: [C +] T [+ the bias's vector V],
@@ -267,31 +268,20 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
         for (v = 0; v < NV; ++v)
             bias_v[v] = bias != NULL && (v + 1) * LANES <= nr ? SFX(vload)(bias + v * LANES)
                                                               : SFX(vzero)();
-#if BP_TALL_NV > 0 && defined(BP_VECTOR_EXT) && BP_VBYTES == 64
+#ifdef BP_HALF_VECTORS
         if (mr > BP_MR && nr <= LANES / 2) {
             /* 2 MR rows of a strip at most half a vector wide (a remainder of four
              * float64 columns, a single output) in half-width vectors: with no 512-bit
              * operation in the loop an AVX-512 core issues the multiply-adds on more
              * ports (this loop ran at 1.5x the full-width one). The same arithmetic per
              * lane, so the same bits as the full-width path (the intrinsics build's). */
-            typedef REAL half_vec __attribute__((vector_size(BP_VBYTES / 2)));
-            half_vec h[2 * BP_MR];
+            SFX(hvec) half[2 * BP_MR][1];
             REAL part[LANES / 2];
-            for (i = 0; i < 2 * BP_MR; ++i) h[i] = (half_vec){0};
-            BP_UNROLL_2
-            for (p = 0; p < kc; ++p) {
-                const REAL *ap = a + p * acs;
-                half_vec bv;
-                memcpy(&bv, pb + p * ldb, sizeof bv);
-                for (i = 0; i < 2 * BP_MR; ++i) {
-                    half_vec ai = ap[off[i]] - (half_vec){0};
-                    BP_IN_REGISTER(ai);
-                    h[i] = h[i] + ai * bv;
-                }
-            }
+            for (i = 0; i < 2 * BP_MR; ++i) half[i][0] = SFX(hsplat)(0);
+            BP_KERNEL_ROWS_OF(SFX(hvec), SFX(hload), SFX(hsplat), SFX(hmadd), half, 2 * BP_MR, 1)
             for (i = 0; i < mr; ++i) {
                 REAL *ci = c + i * ldc;
-                memcpy(part, &h[i], sizeof part);
+                memcpy(part, &half[i][0], sizeof part);
                 for (j = 0; j < nr; ++j)
                     ci[j] = SFX(tile_element)(accumulate ? ci[j] + part[j] : part[j], bias, j, relu);
             }
@@ -435,13 +425,14 @@ static void SFX(gemm_blocks)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdif
         /* A read down its columns (the weight-gradient product) and deep, wide
          * row-major A are packed so each strip is contiguous (see direct_a); once
          * per KC panel, for every NC panel of B */
-        if (!direct_a && ars == 1) {
+        if (!direct_a && ars == 1) { /* groups of strips (bp_share) */
+            const ptrdiff_t group = bp_share(n_ir, BP_PACK_A_STRIPS);
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-            for (s = 0; s < n_ir; s += BP_PACK_A_STRIPS)
-                SFX(pack_a_cols)(s, n_ir - s < BP_PACK_A_STRIPS ? n_ir : s + BP_PACK_A_STRIPS, m,
-                                 kc, a + pc * acs, acs, pa);
+            for (s = 0; s < n_ir; s += group)
+                SFX(pack_runs)(0, kc, s, n_ir - s < group ? n_ir : s + group, kc, m,
+                               a + pc * acs, acs, BP_MR, pa);
         } else if (!direct_a) {
 #ifdef _OPENMP
 #pragma omp for schedule(static)
@@ -465,8 +456,8 @@ static void SFX(gemm_blocks)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdif
 #pragma omp for schedule(static)
 #endif
                 for (s = 0; s < kc; s += BP_PACK_ROWS)
-                    SFX(pack_b_rows)(s, kc - s < BP_PACK_ROWS ? kc : s + BP_PACK_ROWS, kc, nc,
-                                     b + pc * brs + jc, brs, pb);
+                    SFX(pack_runs)(s, kc - s < BP_PACK_ROWS ? kc : s + BP_PACK_ROWS, 0, n_jr, kc,
+                                   nc, b + pc * brs + jc, brs, BP_NR, pb);
             } else {
 #ifdef _OPENMP
 #pragma omp for schedule(static)

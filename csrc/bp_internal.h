@@ -149,7 +149,7 @@ typedef __m128d bp_vf64;
  * the same load, broadcast, multiply-add sequence (on x86 the compiler otherwise folds a
  * broadcast used once, in a one-vector strip, into the multiply-add's memory operand);
  * no effect on results. */
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__SSE2__)
 #define BP_IN_REGISTER(v) __asm__("" : "+v"(v))
 #else
 #define BP_IN_REGISTER(v) ((void)0)
@@ -257,6 +257,19 @@ static inline int bp_own_team(int nt)
     (void)nt;
     return 0;
 #endif
+}
+
+/* Items per work item when n items are shared by the current team: an equal share for
+ * each thread (none idle while another packs two), at most cap (a cache-sized piece). */
+static inline ptrdiff_t bp_share(ptrdiff_t n, ptrdiff_t cap)
+{
+#ifdef _OPENMP
+    const ptrdiff_t nt = omp_get_num_threads();
+#else
+    const ptrdiff_t nt = 1;
+#endif
+    const ptrdiff_t per = (n + nt - 1) / nt;
+    return per < 1 ? 1 : per < cap ? per : cap;
 }
 
 #endif /* BP_INTERNAL_H */

@@ -74,23 +74,31 @@ def test_weight_gradient_matches_numpy(isa, dtype, rtol, n):
     # The weight gradient A^T D reads A (the layer's input) down its columns. With 1100
     # inputs and a batch of 600 rows (two depth panels, the second partial), A's panel is
     # too big to read in place: it is packed many strips per pass, the last group of strips
-    # and the last strip partial; with B a single strip (10 outputs, or 40 float32 ones)
-    # A is read in place instead. A linear network with squared error has the gradient
-    # X^T (X W + b - Y) / rows.
+    # and the last strip partial; where D is a single strip of the variant's tile (at most
+    # 64 float32 or 32 float64 columns on AVX-512, 16 or 8 on AVX2, 8 or 4 on the baseline)
+    # A is read in place instead. A linear
+    # network with squared error has the gradient X^T (X W + b - Y) / rows; its first n
+    # columns are the same bits in a network of n + 200 outputs, where A is always packed.
     rng = np.random.RandomState(5)
-    rows, k = 600, 1100
+    rows, k, wide = 600, 1100, n + 200
     X = rng.standard_normal((rows, k)).astype(dtype)
-    Y = rng.standard_normal((rows, n)).astype(dtype)
-    W = (rng.standard_normal((k, n)) * 0.05).astype(dtype)
-    b = rng.standard_normal(n).astype(dtype)
-    params = np.concatenate([W.ravel(), b])
-    grad = np.empty_like(params)
-    _linear_net(k, n, dtype, isa, max_rows=rows).loss_grad(params, X, Y, None, 0.0, grad)
+    Y = rng.standard_normal((rows, wide)).astype(dtype)
+    W = (rng.standard_normal((k, wide)) * 0.05).astype(dtype)
+    b = rng.standard_normal(wide).astype(dtype)
+    grads = {}
+    for width in (n, wide):
+        params = np.concatenate([W[:, :width].ravel(), b[:width]])
+        grad = np.empty_like(params)
+        _linear_net(k, width, dtype, isa, max_rows=rows).loss_grad(
+            params, X, np.ascontiguousarray(Y[:, :width]), None, 0.0, grad)
+        (gW,), (gb,) = unpack(grad, [k, width])
+        grads[width] = gW[:, :n], gb[:n]
     X64 = X.astype(np.float64)
-    delta = (X64 @ W.astype(np.float64) + b - Y) / rows
-    (gW,), (gb,) = unpack(grad, [k, n])
+    delta = (X64 @ W[:, :n].astype(np.float64) + b[:n] - Y[:, :n]) / rows
+    gW, gb = grads[n]
     np.testing.assert_allclose(gW, X64.T @ delta, rtol=rtol, atol=rtol * np.abs(X64.T @ delta).max())
     np.testing.assert_allclose(gb, delta.sum(axis=0), rtol=rtol, atol=rtol * np.abs(delta).sum(0).max())
+    assert np.array_equal(grads[wide][0], gW) and np.array_equal(grads[wide][1], gb)
 
 
 @pytest.mark.skipif(not {"avx2", "avx512"} <= set(VARIANTS), reason="needs AVX2 and AVX-512")
@@ -100,10 +108,10 @@ def test_fma_variants_give_the_same_bits_on_narrow_strips(dtype, n):
     # Both FMA variants sum every element in the same order, so their products agree
     # bitwise whatever their tiles. On AVX-512 a strip at most half a vector wide (a
     # remainder of 4 float64 columns of 100, a single output) runs in half-width vectors,
-    # 12 rows at a time: 50 rows take four such calls, the last partial, and two
-    # depth panels the second accumulating.
+    # 12 rows at a time: 47 rows take four such calls, the last of 11 rows, over two
+    # depth panels, the second accumulating.
     rng = np.random.RandomState(7)
-    m, k = 50, 700
+    m, k = 47, 700
     X = rng.standard_normal((m, k)).astype(dtype)
     params = rng.standard_normal(k * n + n).astype(dtype)
     outs = {}
