@@ -211,19 +211,23 @@ static inline SFX(vec) SFX(vrelu)(SFX(vec) z) { return BP_V(RELU)(z); }
             } else {                                                                    \
                 REAL part[LANES];                                                       \
                 SFX(vstore)(part, t);                                                   \
-                for (j = j0; j < nr; ++j)                                               \
-                    ci[j] = SFX(tile_element)(                                          \
-                        accumulate ? ci[j] + part[j - j0] : part[j - j0], bias, j, relu); \
+                SFX(write_run)(ci, part, j0, nr, accumulate, bias, relu);               \
             }                                                                           \
         }                                                                               \
     }
 #endif
 
-/* an element of a finished tile written back without vectors: [+ bias], [ReLU] */
-static inline REAL SFX(tile_element)(REAL x, const REAL *bias, ptrdiff_t j, int relu)
+/* columns [j0, j1) of a finished tile's row ci, from part[0, j1 - j0), written back
+ * without vectors: [ci +] part [+ bias], [ReLU] */
+static inline void SFX(write_run)(REAL *ci, const REAL *part, ptrdiff_t j0, ptrdiff_t j1,
+                                  int accumulate, const REAL *bias, int relu)
 {
-    if (bias != NULL) x += bias[j];
-    return relu ? SFX(relu)(x) : x;
+    ptrdiff_t j;
+    for (j = j0; j < j1; ++j) {
+        REAL x = accumulate ? ci[j] + part[j - j0] : part[j - j0];
+        if (bias != NULL) x += bias[j];
+        ci[j] = relu ? SFX(relu)(x) : x;
+    }
 }
 
 /* One MR x NR tile of C from A (element (i,p) at a[i*ars + p*acs]: a packed strip
@@ -239,7 +243,9 @@ static inline REAL SFX(tile_element)(REAL x, const REAL *bias, ptrdiff_t j, int 
  * same registers then hold a tile twice as tall and half as wide, which gives the FMAs
  * of a narrow output layer twice the independent sums and halves the loads of B. Row
  * MR + i of A is then at a + a_step + i*ars (a_step: MR*ars in place, the distance to
- * the next packed strip when packed). Each element's sum is the same either way. */
+ * the next packed strip when packed). Such a strip at most half a vector wide runs in
+ * half-width vectors where the build has them (BP_HALF_VECTORS). Each element's sum is
+ * the same either way. */
 static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t ars,
                               ptrdiff_t acs, ptrdiff_t a_step, const REAL *BP_RESTRICT pb,
                               ptrdiff_t ldb, REAL *c, ptrdiff_t ldc, ptrdiff_t mr, ptrdiff_t nr,
@@ -280,10 +286,8 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
             for (i = 0; i < 2 * BP_MR; ++i) half[i][0] = SFX(hsplat)(0);
             BP_KERNEL_ROWS_OF(SFX(hvec), SFX(hload), SFX(hsplat), SFX(hmadd), half, 2 * BP_MR, 1)
             for (i = 0; i < mr; ++i) {
-                REAL *ci = c + i * ldc;
                 memcpy(part, &half[i][0], sizeof part);
-                for (j = 0; j < nr; ++j)
-                    ci[j] = SFX(tile_element)(accumulate ? ci[j] + part[j] : part[j], bias, j, relu);
+                SFX(write_run)(c + i * ldc, part, 0, nr, accumulate, bias, relu);
             }
             return;
         }
@@ -343,10 +347,7 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
                 for (j = 0; j < BP_NR; ++j) ab[i][j] += ai * bp[j];
             }
         }
-        for (i = 0; i < mr; ++i)
-            for (j = 0; j < nr; ++j)
-                c[i * ldc + j] = SFX(tile_element)(
-                    accumulate ? c[i * ldc + j] + ab[i][j] : ab[i][j], bias, j, relu);
+        for (i = 0; i < mr; ++i) SFX(write_run)(c + i * ldc, ab[i], 0, nr, accumulate, bias, relu);
     }
 #endif
 }
