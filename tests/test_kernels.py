@@ -76,9 +76,9 @@ def test_weight_gradient_matches_numpy(isa, dtype, rtol, n):
     # too big to read in place: it is packed many strips per pass, the last group of strips
     # and the last strip partial; where D is a single strip of the variant's tile (at most
     # 64 float32 or 32 float64 columns on AVX-512, 16 or 8 on AVX2, 8 or 4 on the baseline)
-    # A is read in place instead. A linear
-    # network with squared error has the gradient X^T (X W + b - Y) / rows; its first n
-    # columns are the same bits in a network of n + 200 outputs, where A is always packed.
+    # A is read in place instead. A linear network with squared error has the gradient
+    # X^T (X W + b - Y) / rows; its first n columns are the same bits in a network of
+    # n + 200 outputs, where A is always packed.
     rng = np.random.RandomState(5)
     rows, k, wide = 600, 1100, n + 200
     X = rng.standard_normal((rows, k)).astype(dtype)
