@@ -32,6 +32,8 @@ typedef struct {
     const REAL *da;     /* activations whose derivative multiplies C, or NULL */
     ptrdiff_t ld_da;    /* row stride of da */
     int da_act;         /* bp_activation of da */
+    const char *ahead;  /* [ahead, ahead_end): memory the caller reads next, or NULL: */
+    const char *ahead_end; /* fetched into L2 while the product runs (gemm_blocks) */
 } SFX(epilogue);
 
 /* pack strip s of A (rows [s*MR, s*MR+MR) x depth [0, kc)) as pa_s[p][i], zero padded,
@@ -418,6 +420,13 @@ static void SFX(gemm_blocks)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdif
     const ptrdiff_t n_ib = (n_ir + BP_MC / BP_MR - 1) / (BP_MC / BP_MR);
     const ptrdiff_t ir_per_block = (n_ir + n_ib - 1) / n_ib;
     ptrdiff_t pc, jc, s, item;
+    /* The caller's next input (ep->ahead), fetched a share of lines after each tile so
+     * that it streams in from memory under the arithmetic, where fetching it all at once
+     * (or reading it cold) stalls. By a product on one thread only. */
+    const char *ahead = ep != NULL && bp_team_size() == 1 ? ep->ahead : NULL;
+    const char *const ahead_end = ahead != NULL ? ep->ahead_end : NULL;
+    const ptrdiff_t ahead_lines =
+        ahead != NULL ? (ahead_end - ahead) / 64 / (n_ir * ((n + BP_NR - 1) / BP_NR)) + 1 : 0;
     for (pc = 0; pc < k; pc += BP_KC) {
         const ptrdiff_t kc = k - pc < BP_KC ? k - pc : BP_KC;
         const int acc = accumulate || pc > 0, last = pc + kc >= k;
@@ -496,6 +505,8 @@ static void SFX(gemm_blocks)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdif
                                           bias ? bias + jc + j0 : NULL, relu);
                     if (last && ep != NULL)
                         SFX(apply_epilogue)(ep, ct, ldc, i0, jc + j0, mr, nr, 1);
+                    for (s = 0; s < ahead_lines && ahead < ahead_end; ++s, ahead += 64)
+                        BP_PREFETCH_L2(ahead);
                 }
             }
         }

@@ -39,10 +39,11 @@ static void SFX(sparse_forward)(const bp_net *net, const bp_matrix *X, const int
 
 /* act[l] for l = 1..L on nb rows whose inputs are x (dense, row stride ldx) or the
  * CSR rows of X (x == NULL); the output layer's into out (nb x its width) instead
- * when out is not NULL. */
+ * when out is not NULL. ahead (ahead_n values, or NULL) is what the caller reads next:
+ * the first layer's product fetches it into cache as it goes. */
 static void SFX(forward)(bp_net *net, const REAL *params, const REAL *x, ptrdiff_t ldx,
                          const bp_matrix *X, const int64_t *rows, int64_t row0, ptrdiff_t nb,
-                         REAL *out)
+                         REAL *out, const REAL *ahead, ptrdiff_t ahead_n)
 {
     int l, L = net->n_layers;
     for (l = 1; l <= L; ++l) {
@@ -60,6 +61,10 @@ static void SFX(forward)(bp_net *net, const REAL *params, const REAL *x, ptrdiff
             SFX(epilogue) ep = {0};
             ep.bias = b;
             ep.act = act == BP_ACT_SOFTMAX ? -1 : act;
+            if (l == 1 && ahead != NULL) {
+                ep.ahead = (const char *)ahead;
+                ep.ahead_end = (const char *)(ahead + ahead_n);
+            }
             SFX(gemm)(net, nb, n_out, n_in, l == 1 ? x : (const REAL *)net->act[l - 1],
                       l == 1 ? ldx : n_in, 1, W, n_out, 1, 0, z, n_out, &ep);
             if (act == BP_ACT_SOFTMAX) SFX(activate_rows)(net, act, z, nb, n_out);
@@ -294,7 +299,7 @@ bp_status SFX(bp_grad_accumulate)(bp_net *net, const REAL *params, const bp_matr
         } else {
             sums[1] += (double)nb;
         }
-        SFX(forward)(net, params, x, d, X, brows, brow0, nb, NULL);
+        SFX(forward)(net, params, x, d, X, brows, brow0, nb, NULL, NULL, 0);
         sums[0] += SFX(output_error)(net, ysrc, swb, nb);
         SFX(backward)(net, params, x, d, X, brows, brow0, nb, grad, first && start == 0);
     }
@@ -491,14 +496,19 @@ static int SFX(all_finite)(const REAL *x, ptrdiff_t n)
 
 /* forward() on rows [start, start + nb) of X, the output activations written to out.
  * Returns 0 (and leaves out alone) when a dense block holds NaN or infinity: checked
- * here, where the block is read into cache for its first product anyway. */
+ * here, where the block is read into cache for its first product anyway. The dense
+ * rows from next on (the block this thread forwards next) are fetched from memory
+ * during the first product, instead of in a stall at the next block's check (10000
+ * rows of the digits model: 1.06-1.10x). */
 static int SFX(predict_block)(bp_net *net, const REAL *params, const bp_matrix *X,
-                              ptrdiff_t start, ptrdiff_t nb, REAL *out)
+                              ptrdiff_t start, ptrdiff_t nb, ptrdiff_t next, REAL *out)
 {
     const ptrdiff_t d = (ptrdiff_t)net->widths[0], k = (ptrdiff_t)net->widths[net->n_layers];
     const REAL *x = X->dense ? (const REAL *)X->dense + start * d : NULL;
+    const ptrdiff_t next_n = X->n_rows - next < nb ? X->n_rows - next : nb;
     if (x != NULL && !SFX(all_finite)(x, nb * d)) return 0;
-    SFX(forward)(net, params, x, d, X, NULL, start, nb, out + start * k);
+    SFX(forward)(net, params, x, d, X, NULL, start, nb, out + start * k,
+                 x != NULL && next_n > 0 ? x + (next - start) * d : NULL, next_n * d);
     return 1;
 }
 
@@ -559,7 +569,8 @@ bp_status SFX(bp_predict)(bp_net *net, const REAL *params, const bp_matrix *X, R
         for (blk = 0; blk < n_blocks; ++blk) {
             const ptrdiff_t start = blk * rows;
             if (!SFX(predict_block)(net, params, X, start,
-                                    X->n_rows - start < rows ? X->n_rows - start : rows, out))
+                                    X->n_rows - start < rows ? X->n_rows - start : rows,
+                                    start + rows, out))
                 return BP_ERR_NONFINITE;
         }
         return BP_OK;
@@ -574,7 +585,8 @@ bp_status SFX(bp_predict)(bp_net *net, const REAL *params, const bp_matrix *X, R
         for (blk = 0; blk < n_blocks; ++blk) {
             const ptrdiff_t start = blk * rows;
             if (!SFX(predict_block)(&w, params, X, start,
-                                    X->n_rows - start < rows ? X->n_rows - start : rows, out)) {
+                                    X->n_rows - start < rows ? X->n_rows - start : rows,
+                                    start + rows * nt, out)) {
 #pragma omp atomic
                 nonfinite |= 1;
             }

@@ -155,14 +155,18 @@ typedef __m128d bp_vf64;
 #define BP_IN_REGISTER(v) ((void)0)
 #endif
 
-/* A hint to fetch the cache line at p for writing; no effect on results. */
+/* Hints to fetch the cache line at p: for writing, and for reading soon (into L2);
+ * no effect on results. */
 #if defined(__GNUC__) || defined(__clang__)
 #define BP_PREFETCH_W(p) __builtin_prefetch((p), 1)
+#define BP_PREFETCH_L2(p) __builtin_prefetch((p), 0, 2)
 #elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
 #include <xmmintrin.h>
 #define BP_PREFETCH_W(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#define BP_PREFETCH_L2(p) _mm_prefetch((const char *)(p), _MM_HINT_T1)
 #else
 #define BP_PREFETCH_W(p) ((void)(p))
+#define BP_PREFETCH_L2(p) ((void)(p))
 #endif
 
 /* Below this many multiply-adds a product runs on one thread. */
@@ -259,15 +263,21 @@ static inline int bp_own_team(int nt)
 #endif
 }
 
+/* Threads in the current team (1 outside any parallel region) */
+static inline int bp_team_size(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 /* Items per work item when n items are shared by the current team: an equal share for
  * each thread (none idle while another packs two), at most cap (a cache-sized piece). */
 static inline ptrdiff_t bp_share(ptrdiff_t n, ptrdiff_t cap)
 {
-#ifdef _OPENMP
-    const ptrdiff_t nt = omp_get_num_threads();
-#else
-    const ptrdiff_t nt = 1;
-#endif
+    const ptrdiff_t nt = bp_team_size();
     const ptrdiff_t per = (n + nt - 1) / nt;
     return per < 1 ? 1 : per < cap ? per : cap;
 }
