@@ -253,7 +253,7 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
                               ptrdiff_t ldb, REAL *c, ptrdiff_t ldc, ptrdiff_t mr, ptrdiff_t nr,
                               int accumulate, const REAL *bias, int relu)
 {
-    enum { LINE = 64 / (int)sizeof(REAL) };
+    enum { LINE = BP_LINE_BYTES / (int)sizeof(REAL) };
     ptrdiff_t off[2 * BP_MR];
     ptrdiff_t p, i, j;
     for (i = 0; i < 2 * BP_MR; ++i)
@@ -425,8 +425,9 @@ static void SFX(gemm_blocks)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdif
      * (or reading it cold) stalls. By a product on one thread only. */
     const char *ahead = ep != NULL && bp_team_size() == 1 ? ep->ahead : NULL;
     const char *const ahead_end = ahead != NULL ? ep->ahead_end : NULL;
+    const ptrdiff_t tiles = n_ir * ((n + BP_NR - 1) / BP_NR); /* calls, give or take */
     const ptrdiff_t ahead_lines =
-        ahead != NULL ? (ahead_end - ahead) / 64 / (n_ir * ((n + BP_NR - 1) / BP_NR)) + 1 : 0;
+        ahead != NULL ? (ahead_end - ahead) / BP_LINE_BYTES / tiles + 1 : 0;
     for (pc = 0; pc < k; pc += BP_KC) {
         const ptrdiff_t kc = k - pc < BP_KC ? k - pc : BP_KC;
         const int acc = accumulate || pc > 0, last = pc + kc >= k;
@@ -505,8 +506,10 @@ static void SFX(gemm_blocks)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdif
                                           bias ? bias + jc + j0 : NULL, relu);
                     if (last && ep != NULL)
                         SFX(apply_epilogue)(ep, ct, ldc, i0, jc + j0, mr, nr, 1);
-                    for (s = 0; s < ahead_lines && ahead < ahead_end; ++s, ahead += 64)
+                    for (s = 0; s < ahead_lines && ahead < ahead_end; ++s) {
                         BP_PREFETCH_L2(ahead);
+                        ahead += BP_LINE_BYTES;
+                    }
                 }
             }
         }

@@ -47,6 +47,7 @@
 #define BP_PACK_ROWS 16 /* rows of B per work item when packing row-major B */
 #define BP_PACK_A_STRIPS 16 /* strips per work item when packing A read down its columns */
 #define BP_PREFETCH_C_DEPTH 256 /* the micro-kernel prefetches C's tile from this depth */
+#define BP_LINE_BYTES 64 /* a cache line, the unit of the prefetch hints */
 #define BP_DIRECT_BYTES 65536 /* A or B panels spanning at most this are read in place */
 #define BP_PREDICT_BYTES 262144.0 /* activations of one prediction block (L2) */
 /* Columns of a packed B panel. 512 (1 MB of float32 at KC = 512, within L2 on the
