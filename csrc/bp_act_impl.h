@@ -104,6 +104,44 @@ static void SFX(softmax_rows)(REAL *z, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t
     }
 }
 
+/* out (nb x k) from a transposed output layer zt (k x nb, contiguous) whose activation
+ * is applied already, except softmax: that is taken down each column here, with the
+ * operations softmax_rows applies along a row (the same bits), vectorised across the
+ * block's rows; the division is fused with the write back. */
+static void SFX(output_t)(int act, REAL *zt, ptrdiff_t k, ptrdiff_t nb, REAL *out)
+{
+    enum { CHUNK = 256 };
+    REAL acc[CHUNK];
+    ptrdiff_t j0, i, j;
+    if (act == BP_ACT_SOFTMAX) {
+        for (j0 = 0; j0 < nb; j0 += CHUNK) { /* z - max over the column */
+            const ptrdiff_t nc = nb - j0 < CHUNK ? nb - j0 : CHUNK;
+            REAL *z = zt + j0;
+            for (j = 0; j < nc; ++j) acc[j] = z[j];
+            for (i = 1; i < k; ++i)
+                for (j = 0; j < nc; ++j) acc[j] = z[i * nb + j] > acc[j] ? z[i * nb + j] : acc[j];
+            for (i = 0; i < k; ++i)
+                for (j = 0; j < nc; ++j) z[i * nb + j] -= acc[j];
+        }
+        SFX(exp_array)(zt, k * nb);
+    }
+    for (j0 = 0; j0 < nb; j0 += CHUNK) {
+        const ptrdiff_t nc = nb - j0 < CHUNK ? nb - j0 : CHUNK;
+        const REAL *z = zt + j0;
+        REAL *o = out + j0 * k;
+        if (act == BP_ACT_SOFTMAX) {
+            for (j = 0; j < nc; ++j) acc[j] = 0;
+            for (i = 0; i < k; ++i)
+                for (j = 0; j < nc; ++j) acc[j] += z[i * nb + j];
+            for (i = 0; i < k; ++i)
+                for (j = 0; j < nc; ++j) o[j * k + i] = z[i * nb + j] / acc[j];
+        } else {
+            for (i = 0; i < k; ++i)
+                for (j = 0; j < nc; ++j) o[j * k + i] = z[i * nb + j];
+        }
+    }
+}
+
 static void SFX(activate)(int act, REAL *z, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld)
 {
     ptrdiff_t i, j;

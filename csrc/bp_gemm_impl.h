@@ -28,6 +28,7 @@
 /* What to do with a finished tile of C: c = f(c + bias), then c *= f'(a) */
 typedef struct {
     const REAL *bias;   /* (n) added to every row, or NULL */
+    int bias_rows;      /* bias is (m), added to every column: a product computed transposed */
     int act;            /* bp_activation applied elementwise, or -1 */
     const REAL *da;     /* activations whose derivative multiplies C, or NULL */
     ptrdiff_t ld_da;    /* row stride of da */
@@ -55,17 +56,6 @@ static void SFX(pack_a_strip)(ptrdiff_t s, ptrdiff_t m, ptrdiff_t kc, const REAL
     }
 }
 
-/* pack strip s of B (depth [0, kc) x columns [s*NR, s*NR+NR)) as pb_s[p][j], zero padded;
- * for B read down its columns (bcs != 1), where each strip's columns are contiguous */
-static void SFX(pack_b_strip)(ptrdiff_t s, ptrdiff_t kc, ptrdiff_t nc, const REAL *b,
-                              ptrdiff_t brs, ptrdiff_t bcs, REAL *BP_RESTRICT pb)
-{
-    ptrdiff_t j0 = s * BP_NR, nr = nc - j0 < BP_NR ? nc - j0 : BP_NR, p, j;
-    REAL *dst = pb + s * BP_NR * kc;
-    const REAL *src = b + j0 * bcs;
-    for (p = 0; p < kc; ++p)
-        for (j = 0; j < BP_NR; ++j) dst[p * BP_NR + j] = j < nr ? src[p * brs + j * bcs] : (REAL)0;
-}
 
 /* Columns of a packed partial strip: a row-major B read in place packs only its last,
  * partial strip, and that only as wide as the vectors the micro-kernel reads (all NR
@@ -171,6 +161,84 @@ static inline SFX(vec) SFX(vrelu)(SFX(vec) z) { return BP_V(RELU)(z); }
 #endif
 #endif
 
+#if defined(BP_VECTOR_EXT) && defined(BP_SHUFFLES)
+/* A square block of LANES x LANES values transposed in registers: log2(LANES) rounds,
+ * round s interleaving rows i and i + s in runs of s lanes. BP_LANE_LIST(M, s, h) is
+ * M(k, s, h) for every lane k; BP_ILV(x, y, s, h) takes, in each run of 2 s lanes, the
+ * low (h = 0) or high (h = 1) s lanes of x and then those of y. */
+#define BP_TLANES (BP_NR / BP_NV)
+#define BP_ILV_LANE(k, s, h)                                                            \
+    ((k) / (2 * (s)) * 2 * (s) + (k) % (s) + (h) * (s) + ((k) % (2 * (s)) < (s) ? 0 : BP_TLANES))
+#define BP_ILV(x, y, s, h) __builtin_shufflevector(x, y, BP_LANE_LIST(BP_ILV_LANE, s, h))
+#define BP_LANES_2(M, s, h) M(0, s, h), M(1, s, h)
+#define BP_LANES_4(M, s, h) BP_LANES_2(M, s, h), M(2, s, h), M(3, s, h)
+#define BP_LANES_8(M, s, h) BP_LANES_4(M, s, h), M(4, s, h), M(5, s, h), M(6, s, h), M(7, s, h)
+#define BP_LANES_16(M, s, h)                                                            \
+    BP_LANES_8(M, s, h), M(8, s, h), M(9, s, h), M(10, s, h), M(11, s, h), M(12, s, h),    \
+        M(13, s, h), M(14, s, h), M(15, s, h)
+#undef BP_LANE_LIST /* per element type */
+#if BP_TLANES == 2
+#define BP_LANE_LIST BP_LANES_2
+#elif BP_TLANES == 4
+#define BP_LANE_LIST BP_LANES_4
+#elif BP_TLANES == 8
+#define BP_LANE_LIST BP_LANES_8
+#else
+#define BP_LANE_LIST BP_LANES_16
+#endif
+#define BP_TRANSPOSE_ROUND(s)                                                           \
+    for (i = 0; i < BP_TLANES; ++i)                                                     \
+        if (i / (s) % 2 == 0) {                                                         \
+            t[i] = BP_ILV(r[i], r[i + (s)], s, 0);                                      \
+            t[i + (s)] = BP_ILV(r[i], r[i + (s)], s, 1);                                \
+        }                                                                               \
+    for (i = 0; i < BP_TLANES; ++i) r[i] = t[i];
+/* dst[i][k] = src[k][i] for i, k < LANES (rows ld and ldd apart) */
+static inline void SFX(transpose_block)(const REAL *src, ptrdiff_t ld, REAL *dst, ptrdiff_t ldd)
+{
+    SFX(vec) r[BP_TLANES], t[BP_TLANES];
+    int i;
+    for (i = 0; i < BP_TLANES; ++i) r[i] = SFX(vload)(src + i * ld);
+    BP_TRANSPOSE_ROUND(1)
+#if BP_TLANES > 2
+    BP_TRANSPOSE_ROUND(2)
+#endif
+#if BP_TLANES > 4
+    BP_TRANSPOSE_ROUND(4)
+#endif
+#if BP_TLANES > 8
+    BP_TRANSPOSE_ROUND(8)
+#endif
+    for (i = 0; i < BP_TLANES; ++i) SFX(vstore)(dst + i * ldd, r[i]);
+}
+#endif
+
+/* pack strip s of B (depth [0, kc) x columns [s*NR, s*NR+NR)) as pb_s[p][j], zero padded;
+ * for B read down its columns (bcs != 1), where each strip's columns are contiguous.
+ * With lane shuffles, the whole square blocks of a B whose columns are contiguous
+ * (brs == 1: a transposed weight matrix, a block of prediction's input) are transposed
+ * in registers (about twice the speed of the element copy), the rest copied. */
+static void SFX(pack_b_strip)(ptrdiff_t s, ptrdiff_t kc, ptrdiff_t nc, const REAL *b,
+                              ptrdiff_t brs, ptrdiff_t bcs, REAL *BP_RESTRICT pb)
+{
+    ptrdiff_t j0 = s * BP_NR, nr = nc - j0 < BP_NR ? nc - j0 : BP_NR, p, j;
+    ptrdiff_t pv = 0, jv = 0; /* depth and columns done by whole blocks */
+    REAL *dst = pb + s * BP_NR * kc;
+    const REAL *src = b + j0 * bcs;
+#if defined(BP_VECTOR_EXT) && defined(BP_SHUFFLES)
+    if (brs == 1) {
+        pv = kc / BP_TLANES * BP_TLANES;
+        jv = nr / BP_TLANES * BP_TLANES;
+        for (j = 0; j < jv; j += BP_TLANES)
+            for (p = 0; p < pv; p += BP_TLANES)
+                SFX(transpose_block)(src + j * bcs + p, bcs, dst + p * BP_NR + j, BP_NR);
+    }
+#endif
+    for (p = 0; p < kc; ++p)
+        for (j = p < pv ? jv : 0; j < BP_NR; ++j)
+            dst[p * BP_NR + j] = j < nr ? src[p * brs + j * bcs] : (REAL)0;
+}
+
 #ifdef BP_VECTORS
 /* acc[i][v] += A(i, p) B(p, v-th vector of the strip) over p < kc, for the first NV
  * vectors of the strip (a constant at each use, so the loops unroll into registers) */
@@ -200,11 +268,16 @@ static inline SFX(vec) SFX(vrelu)(SFX(vec) z) { return BP_V(RELU)(z); }
         if (relu) T = SFX(vrelu)(T);                                                    \
         SFX(vstore)(CV, T);                                                             \
     } while (0)
+/* a bias by rows (bias_rows): row i's value in every lane of bias_v */
+#define BP_ROW_BIAS(i)                                                                  \
+    if (bias != NULL && bias_rows)                                                      \
+        for (v = 0; v < NV; ++v) bias_v[v] = SFX(vsplat)(bias[i])
 /* write back rows i < mr of ACC[][]: whole vectors straight from the registers (the
  * bias's whole vectors in bias_v), a partial last vector through a small buffer */
 #define BP_WRITE_BACK(ACC)                                                              \
     for (i = 0; i < mr; ++i) {                                                          \
         REAL *ci = c + i * ldc;                                                         \
+        BP_ROW_BIAS(i);                                                                 \
         for (v = 0; v < nv; ++v) {                                                      \
             const ptrdiff_t j0 = v * LANES;                                             \
             SFX(vec) t = ACC[i][v];                                                     \
@@ -213,24 +286,28 @@ static inline SFX(vec) SFX(vrelu)(SFX(vec) z) { return BP_V(RELU)(z); }
             } else {                                                                    \
                 REAL part[LANES];                                                       \
                 SFX(vstore)(part, t);                                                   \
-                SFX(write_run)(ci, part, j0, nr, accumulate, bias, relu);               \
+                SFX(write_run)(ci, part, j0, nr, accumulate, BP_RUN_BIAS(i), relu);     \
             }                                                                           \
         }                                                                               \
     }
 #endif
 
 /* columns [j0, j1) of a finished tile's row ci, from part[0, j1 - j0), written back
- * without vectors: [ci +] part [+ bias], [ReLU] */
+ * without vectors: [ci +] part [+ bias], [ReLU]; column j's bias is bias[j * bias_step]
+ * (bias_step 0: the row's one value) */
 static inline void SFX(write_run)(REAL *ci, const REAL *part, ptrdiff_t j0, ptrdiff_t j1,
-                                  int accumulate, const REAL *bias, int relu)
+                                  int accumulate, const REAL *bias, ptrdiff_t bias_step,
+                                  int relu)
 {
     ptrdiff_t j;
     for (j = j0; j < j1; ++j) {
         REAL x = accumulate ? ci[j] + part[j - j0] : part[j - j0];
-        if (bias != NULL) x += bias[j];
+        if (bias != NULL) x += bias[j * bias_step];
         ci[j] = relu ? SFX(relu)(x) : x;
     }
 }
+/* write_run()'s bias arguments for row i of a tile (bias_rows: the row's one value) */
+#define BP_RUN_BIAS(i) bias != NULL && bias_rows ? bias + (i) : bias, bias_rows ? 0 : 1
 
 /* One MR x NR tile of C from A (element (i,p) at a[i*ars + p*acs]: a packed strip
  * has ars = 1, acs = MR; A read in place has its own strides) and a strip of B, NR
@@ -251,7 +328,7 @@ static inline void SFX(write_run)(REAL *ci, const REAL *part, ptrdiff_t j0, ptrd
 static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t ars,
                               ptrdiff_t acs, ptrdiff_t a_step, const REAL *BP_RESTRICT pb,
                               ptrdiff_t ldb, REAL *c, ptrdiff_t ldc, ptrdiff_t mr, ptrdiff_t nr,
-                              int accumulate, const REAL *bias, int relu)
+                              int accumulate, const REAL *bias, int bias_rows, int relu)
 {
     enum { LINE = BP_LINE_BYTES / (int)sizeof(REAL) };
     ptrdiff_t off[2 * BP_MR];
@@ -274,8 +351,9 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
         ptrdiff_t v;
         SFX(vec) bias_v[NV]; /* the bias's whole vectors, loaded once for every row */
         for (v = 0; v < NV; ++v)
-            bias_v[v] = bias != NULL && (v + 1) * LANES <= nr ? SFX(vload)(bias + v * LANES)
-                                                              : SFX(vzero)();
+            bias_v[v] = bias != NULL && !bias_rows && (v + 1) * LANES <= nr
+                            ? SFX(vload)(bias + v * LANES)
+                            : SFX(vzero)();
 #ifdef BP_HALF_VECTORS
         if (mr > BP_MR && nr <= LANES / 2) {
             /* 2 MR rows of a strip at most half a vector wide (a remainder of four
@@ -289,7 +367,7 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
             BP_KERNEL_ROWS_OF(SFX(hvec), SFX(hload), SFX(hsplat), SFX(hmadd), half, 2 * BP_MR, 1)
             for (i = 0; i < mr; ++i) {
                 memcpy(part, &half[i][0], sizeof part);
-                SFX(write_run)(c + i * ldc, part, 0, nr, accumulate, bias, relu);
+                SFX(write_run)(c + i * ldc, part, 0, nr, accumulate, BP_RUN_BIAS(i), relu);
             }
             return;
         }
@@ -328,11 +406,13 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
             break;
         }
         if (mr == BP_MR && nr == BP_NR) { /* a whole tile: loops of constant length */
-            for (i = 0; i < BP_MR; ++i)
+            for (i = 0; i < BP_MR; ++i) {
+                BP_ROW_BIAS(i);
                 for (v = 0; v < NV; ++v) {
                     SFX(vec) t = acc[i][v];
                     BP_STORE_VECTOR(c + i * ldc + v * LANES, t, v);
                 }
+            }
             return;
         }
         BP_WRITE_BACK(acc)
@@ -349,7 +429,8 @@ static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t
                 for (j = 0; j < BP_NR; ++j) ab[i][j] += ai * bp[j];
             }
         }
-        for (i = 0; i < mr; ++i) SFX(write_run)(c + i * ldc, ab[i], 0, nr, accumulate, bias, relu);
+        for (i = 0; i < mr; ++i)
+            SFX(write_run)(c + i * ldc, ab[i], 0, nr, accumulate, BP_RUN_BIAS(i), relu);
     }
 #endif
 }
@@ -363,7 +444,7 @@ static void SFX(apply_epilogue)(const SFX(epilogue) *ep, REAL *c, ptrdiff_t ldc,
     ptrdiff_t i, j;
     if (!in_kernel && ep->bias != NULL)
         for (i = 0; i < mr; ++i)
-            for (j = 0; j < nr; ++j) c[i * ldc + j] += ep->bias[j0 + j];
+            for (j = 0; j < nr; ++j) c[i * ldc + j] += ep->bias[ep->bias_rows ? i0 + i : j0 + j];
     if (ep->act >= 0 && !(in_kernel && ep->act == BP_ACT_RELU))
         SFX(activate)(ep->act, c, mr, nr, ldc);
     if (ep->da != NULL)
@@ -432,6 +513,7 @@ static void SFX(gemm_blocks)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdif
         const ptrdiff_t kc = k - pc < BP_KC ? k - pc : BP_KC;
         const int acc = accumulate || pc > 0, last = pc + kc >= k;
         const REAL *bias = last && ep != NULL ? ep->bias : NULL;
+        const int bias_rows = ep != NULL && ep->bias_rows;
         const int relu = last && ep != NULL && ep->act == BP_ACT_RELU;
         /* A read down its columns (the weight-gradient product) and deep, wide
          * row-major A are packed so each strip is contiguous (see direct_a); once
@@ -496,14 +578,15 @@ static void SFX(gemm_blocks)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdif
                     const ptrdiff_t rows = ir + 1 < ir_end ? step * BP_MR : BP_MR;
                     const ptrdiff_t mr = m - i0 < rows ? m - i0 : rows;
                     REAL *ct = c + i0 * ldc + jc + j0;
+                    const REAL *bias_t = bias == NULL ? NULL : bias_rows ? bias + i0 : bias + jc + j0;
                     if (direct_a)
                         SFX(micro_kernel)(kc, a + i0 * ars + pc * acs, ars, acs, BP_MR * ars,
                                           bs, ldb, ct, ldc, mr, nr, acc,
-                                          bias ? bias + jc + j0 : NULL, relu);
+                                          bias_t, bias_rows, relu);
                     else
                         SFX(micro_kernel)(kc, pa + ir * BP_MR * kc, 1, BP_MR, BP_MR * kc, bs,
                                           ldb, ct, ldc, mr, nr, acc,
-                                          bias ? bias + jc + j0 : NULL, relu);
+                                          bias_t, bias_rows, relu);
                     if (last && ep != NULL)
                         SFX(apply_epilogue)(ep, ct, ldc, i0, jc + j0, mr, nr, 1);
                     for (s = 0; s < ahead_lines && ahead < ahead_end; ++s) {
@@ -536,8 +619,12 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
         (ars == 1 && ((double)kc_max * (double)acs * sizeof(REAL) <= BP_DIRECT_BYTES ||
                       n <= BP_NR));
     /* Likewise a row-major B panel spanning few bytes is read in place, its full
-     * NR-wide strips straight from B's rows; only a partial last strip is packed. */
-    const int direct_b = bcs == 1 && (double)kc_max * (double)brs * sizeof(REAL) <= BP_DIRECT_BYTES;
+     * NR-wide strips straight from B's rows; only a partial last strip is packed. So is
+     * one that at most two strips of A use (a narrow layer's product computed transposed
+     * in prediction): packing would copy each value to read it twice. */
+    const int direct_b =
+        bcs == 1 && ((double)kc_max * (double)brs * sizeof(REAL) <= BP_DIRECT_BYTES ||
+                     m <= 2 * BP_MR);
 
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {

@@ -463,17 +463,53 @@ bp_status SFX(bp_train_batches)(bp_net *net, REAL *params, bp_optim *opt, REAL *
 /* ---- prediction ----------------------------------------------------------------- */
 
 /* Rows per prediction block: as many as keep a block's activations within
- * BP_PREDICT_BYTES (in L2 while the next layer reads them), a multiple of BP_MC,
- * at least BP_MC and at most max_rows. */
+ * BP_PREDICT_BYTES (in L2 while the next layer reads them), a multiple of
+ * BP_PREDICT_ROWS (whole strips of B in forward_t), at least that and at most max_rows. */
 static ptrdiff_t SFX(predict_block_rows)(const bp_net *net)
 {
     double per_row = 0;
     ptrdiff_t r;
     int l;
     for (l = 1; l <= net->n_layers; ++l) per_row += (double)net->widths[l] * sizeof(REAL);
-    r = (ptrdiff_t)(BP_PREDICT_BYTES / per_row) / BP_MC * BP_MC;
-    if (r < BP_MC) r = BP_MC;
+    r = (ptrdiff_t)(BP_PREDICT_BYTES / per_row) / BP_PREDICT_ROWS * BP_PREDICT_ROWS;
+    if (r < BP_PREDICT_ROWS) r = BP_PREDICT_ROWS;
     return r < net->max_rows ? r : (ptrdiff_t)net->max_rows;
+}
+
+/* forward() of a dense block for prediction, computed transposed: layer l's activations
+ * are kept as Z^T (widths[l] x nb, row stride nb) = W^T A^T, the bias added by rows, so
+ * that the block's rows run along the vectors. A narrow layer (an output of 10, say)
+ * then fills the tiles' lanes where forward() computes 10 of a strip's NR columns, and a
+ * width that is no multiple of NR wastes a few rows of one strip instead of a narrow
+ * strip. The input is packed transposed once per block; the output is written back to
+ * out (nb x its width) through output_t(). Each element is the same sum in the same
+ * order as in forward(), so the results are bitwise the same. */
+static void SFX(forward_t)(bp_net *net, const REAL *params, const REAL *x, ptrdiff_t nb,
+                           REAL *out, const REAL *ahead, ptrdiff_t ahead_n)
+{
+    const int L = net->n_layers;
+    int l;
+    for (l = 1; l <= L; ++l) {
+        const ptrdiff_t n_in = (ptrdiff_t)net->widths[l - 1], n_out = (ptrdiff_t)net->widths[l];
+        const int act = l == L ? net->out_act : net->hidden_act;
+        SFX(epilogue) ep = {0};
+        ep.bias = B_OF(net, params, l);
+        ep.bias_rows = 1;
+        ep.act = act == BP_ACT_SOFTMAX ? -1 : act;
+        if (l == 1 && ahead != NULL) {
+            ep.ahead = (const char *)ahead;
+            ep.ahead_end = (const char *)(ahead + ahead_n);
+        }
+        /* A = W read down its columns; B = X read down its columns (packed), or the
+         * previous layer's Z^T read along its rows */
+        if (l == 1)
+            SFX(gemm)(net, n_out, nb, n_in, W_OF(net, params, l), 1, n_out, x, 1, n_in, 0,
+                      (REAL *)net->act[l], nb, &ep);
+        else
+            SFX(gemm)(net, n_out, nb, n_in, W_OF(net, params, l), 1, n_out,
+                      (const REAL *)net->act[l - 1], nb, 1, 0, (REAL *)net->act[l], nb, &ep);
+    }
+    SFX(output_t)(net->out_act, (REAL *)net->act[L], (ptrdiff_t)net->widths[L], nb, out);
 }
 
 /* 1 when every one of x[0..n) is finite: NaN and infinities are the values whose
@@ -506,17 +542,20 @@ static int SFX(predict_block)(bp_net *net, const REAL *params, const bp_matrix *
     const ptrdiff_t d = (ptrdiff_t)net->widths[0], k = (ptrdiff_t)net->widths[net->n_layers];
     const REAL *x = X->dense ? (const REAL *)X->dense + start * d : NULL;
     const ptrdiff_t next_n = X->n_rows - next < nb ? X->n_rows - next : nb;
+    const REAL *ahead = x != NULL && next_n > 0 ? x + (next - start) * d : NULL;
     if (x != NULL && !SFX(all_finite)(x, nb * d)) return 0;
-    SFX(forward)(net, params, x, d, X, NULL, start, nb, out + start * k,
-                 x != NULL && next_n > 0 ? x + (next - start) * d : NULL, next_n * d);
+    if (x != NULL && nb > BP_SMALL_M) /* a handful of rows: the row-major small product */
+        SFX(forward_t)(net, params, x, nb, out + start * k, ahead, next_n * d);
+    else
+        SFX(forward)(net, params, x, d, X, NULL, start, nb, out + start * k, ahead, next_n * d);
     return 1;
 }
 
 #ifdef _OPENMP
 /* Lays out in mem (from its first 64-byte boundary) a one-thread copy w of net for
- * blocks of at most `rows` rows: its activations' pointers and the hidden layers'
- * buffers (the output layer goes straight to predict's out), then its packing
- * buffers. Returns the bytes mem must hold; with w == NULL only counts. */
+ * blocks of at most `rows` rows: its activations' pointers and buffers, then its
+ * packing buffers (A as tall as the block or the widest layer: forward_t's A is a
+ * layer's weights). Returns the bytes mem must hold; with w == NULL only counts. */
 static int64_t SFX(worker_net)(const bp_net *net, ptrdiff_t rows, char *mem, bp_net *w)
 {
     const int64_t elem = (int64_t)sizeof(REAL);
@@ -528,16 +567,17 @@ static int64_t SFX(worker_net)(const bp_net *net, ptrdiff_t rows, char *mem, bp_
         w->n_threads = 1;
         w->max_rows = rows;
         w->act = (char **)base;
-        w->act[0] = w->act[net->n_layers] = NULL;
+        w->act[0] = NULL;
     }
-    for (l = 1; l < net->n_layers; ++l) {
+    for (l = 1; l <= net->n_layers; ++l) {
         if (w != NULL) w->act[l] = base + off;
         off += bp_round64(rows * net->widths[l] * elem);
     }
     if (w != NULL) w->pack_b = base + off;
     off += bp_round64(bp_pack_b_cols(net->max_width) * BP_KC * elem);
     if (w != NULL) w->pack_a = base + off;
-    return off + bp_pack_a_rows(rows) * BP_KC * elem + 63; /* + 63: mem's alignment */
+    return off + bp_pack_a_rows(rows > net->max_width ? rows : net->max_width) * BP_KC * elem +
+           63; /* + 63: mem's alignment */
 }
 #endif
 

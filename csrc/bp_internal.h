@@ -50,6 +50,7 @@
 #define BP_LINE_BYTES 64 /* a cache line, the unit of the prefetch hints */
 #define BP_DIRECT_BYTES 65536 /* A or B panels spanning at most this are read in place */
 #define BP_PREDICT_BYTES 262144.0 /* activations of one prediction block (L2) */
+#define BP_PREDICT_ROWS 64 /* prediction blocks are a multiple of this (of every NR) */
 /* Columns of a packed B panel. 512 (1 MB of float32 at KC = 512, within L2 on the
  * machines measured) measured 6-10% faster than 2048 (4 MB, L3) on 2048-wide
  * products, in float64 (2 MB) too; 256-1024 were within the noise of 512. */
@@ -68,6 +69,13 @@
 #if (defined(__GNUC__) || defined(__clang__)) && !defined(BP_FORCE_INTRINSICS)
 #define BP_VECTORS 1
 #define BP_VECTOR_EXT 1
+/* lane shuffles (GCC 12+, Clang): packing B read down its columns transposes
+ * whole blocks of vectors in registers (bp_gemm_impl.h, transpose_block) */
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define BP_SHUFFLES 1
+#endif
+#endif
 #elif defined(__x86_64__) || defined(_M_X64)
 #define BP_VECTORS 1
 #include <immintrin.h>
