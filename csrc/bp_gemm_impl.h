@@ -35,6 +35,7 @@ typedef struct {
     int da_act;         /* bp_activation of da */
     const char *ahead;  /* [ahead, ahead_end): memory the caller reads next, or NULL: */
     const char *ahead_end; /* fetched into L2 while the product runs (gemm_blocks) */
+    int b_in_place;     /* read a row-major B in place whatever its size (see gemm) */
 } SFX(epilogue);
 
 /* pack strip s of A (rows [s*MR, s*MR+MR) x depth [0, kc)) as pa_s[p][i], zero padded,
@@ -620,11 +621,12 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                       n <= BP_NR));
     /* Likewise a row-major B panel spanning few bytes is read in place, its full
      * NR-wide strips straight from B's rows; only a partial last strip is packed. So is
-     * one that at most two strips of A use (a narrow layer's product computed transposed
-     * in prediction): packing would copy each value to read it twice. */
+     * one the caller asks for (prediction's transposed activations, whose rows are a
+     * block's: a few KB apart, used by a layer's few strips of A, where packing cost a
+     * quarter of a 64-wide layer's product). */
     const int direct_b =
         bcs == 1 && ((double)kc_max * (double)brs * sizeof(REAL) <= BP_DIRECT_BYTES ||
-                     m <= 2 * BP_MR);
+                     (ep != NULL && ep->b_in_place));
 
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {

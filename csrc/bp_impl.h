@@ -463,16 +463,17 @@ bp_status SFX(bp_train_batches)(bp_net *net, REAL *params, bp_optim *opt, REAL *
 /* ---- prediction ----------------------------------------------------------------- */
 
 /* Rows per prediction block: as many as keep a block's activations within
- * BP_PREDICT_BYTES (in L2 while the next layer reads them), a multiple of
- * BP_PREDICT_ROWS (whole strips of B in forward_t), at least that and at most max_rows. */
-static ptrdiff_t SFX(predict_block_rows)(const bp_net *net)
+ * BP_PREDICT_BYTES (in L2 while the next layer reads them), a multiple of `unit`
+ * (BP_MC, or BP_PREDICT_ROWS: whole strips of B in forward_t), at least that and at
+ * most max_rows. */
+static ptrdiff_t SFX(predict_block_rows)(const bp_net *net, ptrdiff_t unit)
 {
     double per_row = 0;
     ptrdiff_t r;
     int l;
     for (l = 1; l <= net->n_layers; ++l) per_row += (double)net->widths[l] * sizeof(REAL);
-    r = (ptrdiff_t)(BP_PREDICT_BYTES / per_row) / BP_PREDICT_ROWS * BP_PREDICT_ROWS;
-    if (r < BP_PREDICT_ROWS) r = BP_PREDICT_ROWS;
+    r = (ptrdiff_t)(BP_PREDICT_BYTES / per_row) / unit * unit;
+    if (r < unit) r = unit;
     return r < net->max_rows ? r : (ptrdiff_t)net->max_rows;
 }
 
@@ -495,6 +496,7 @@ static void SFX(forward_t)(bp_net *net, const REAL *params, const REAL *x, ptrdi
         SFX(epilogue) ep = {0};
         ep.bias = B_OF(net, params, l);
         ep.bias_rows = 1;
+        ep.b_in_place = 1;
         ep.act = act == BP_ACT_SOFTMAX ? -1 : act;
         if (l == 1 && ahead != NULL) {
             ep.ahead = (const char *)ahead;
@@ -530,21 +532,39 @@ static int SFX(all_finite)(const REAL *x, ptrdiff_t n)
     return !bad;
 }
 
-/* forward() on rows [start, start + nb) of X, the output activations written to out.
- * Returns 0 (and leaves out alone) when a dense block holds NaN or infinity: checked
- * here, where the block is read into cache for its first product anyway. The dense
+/* Whether prediction computes dense blocks transposed (forward_t): when every layer's
+ * weights are read in place there (a KC-deep panel of W within BP_DIRECT_BYTES), as in
+ * the small networks whose narrow layers it speeds up. A wide layer's W would be packed
+ * again for every block, or read in place a page per depth step; forward() reads it as
+ * B, where its widths fill whole strips anyway (a 512-1024-10 network: 0.74x). */
+static int SFX(predict_transposed)(const bp_net *net)
+{
+    int l;
+    for (l = 1; l <= net->n_layers; ++l) {
+        const double depth = net->widths[l - 1] < BP_KC ? (double)net->widths[l - 1] : BP_KC;
+        if (depth * (double)net->widths[l] * sizeof(REAL) > BP_DIRECT_BYTES) return 0;
+    }
+    return 1;
+}
+
+/* forward() on rows [start, start + nb) of X, the output activations written to out
+ * (forward_t() when transposed, unless the block is a handful of rows: the row-major
+ * path then takes its small product). Returns 0 (and leaves out alone) when a dense
+ * block holds NaN or infinity: checked here, where the block is read into cache for
+ * its first product anyway. The dense
  * rows from next on (the block this thread forwards next) are fetched from memory
  * during the first product, instead of in a stall at the next block's check (10000
  * rows of the digits model on one thread: about 1.05x). */
 static int SFX(predict_block)(bp_net *net, const REAL *params, const bp_matrix *X,
-                              ptrdiff_t start, ptrdiff_t nb, ptrdiff_t next, REAL *out)
+                              ptrdiff_t start, ptrdiff_t nb, ptrdiff_t next, int transposed,
+                              REAL *out)
 {
     const ptrdiff_t d = (ptrdiff_t)net->widths[0], k = (ptrdiff_t)net->widths[net->n_layers];
     const REAL *x = X->dense ? (const REAL *)X->dense + start * d : NULL;
     const ptrdiff_t next_n = X->n_rows - next < nb ? X->n_rows - next : nb;
     const REAL *ahead = x != NULL && next_n > 0 ? x + (next - start) * d : NULL;
     if (x != NULL && !SFX(all_finite)(x, nb * d)) return 0;
-    if (x != NULL && nb > BP_SMALL_M) /* a handful of rows: the row-major small product */
+    if (transposed && nb > BP_SMALL_M)
         SFX(forward_t)(net, params, x, nb, out + start * k, ahead, next_n * d);
     else
         SFX(forward)(net, params, x, d, X, NULL, start, nb, out + start * k, ahead, next_n * d);
@@ -585,7 +605,7 @@ bp_status SFX(bp_predict)(bp_net *net, const REAL *params, const bp_matrix *X, R
 {
     ptrdiff_t rows, n_blocks, blk, l;
     double flops = 0;
-    int nt, nonfinite = 0;
+    int nt, transposed, nonfinite = 0;
     char *mem = NULL;
 #ifdef _OPENMP
     int64_t bytes = 0;
@@ -593,7 +613,8 @@ bp_status SFX(bp_predict)(bp_net *net, const REAL *params, const bp_matrix *X, R
     if (net == NULL || net->elem != (int)sizeof(REAL) || params == NULL || out == NULL ||
         !SFX(check_matrix)(net, X))
         return BP_ERR_INVALID;
-    rows = SFX(predict_block_rows)(net);
+    transposed = X->dense != NULL && SFX(predict_transposed)(net);
+    rows = SFX(predict_block_rows)(net, transposed ? BP_PREDICT_ROWS : BP_MC);
     n_blocks = (X->n_rows + rows - 1) / rows;
     for (l = 0; l < net->n_layers; ++l) flops += (double)net->widths[l] * net->widths[l + 1];
     nt = bp_threads_for(net, flops * (double)X->n_rows);
@@ -610,7 +631,7 @@ bp_status SFX(bp_predict)(bp_net *net, const REAL *params, const bp_matrix *X, R
             const ptrdiff_t start = blk * rows;
             if (!SFX(predict_block)(net, params, X, start,
                                     X->n_rows - start < rows ? X->n_rows - start : rows,
-                                    start + rows, out))
+                                    start + rows, transposed, out))
                 return BP_ERR_NONFINITE;
         }
         return BP_OK;
@@ -626,7 +647,7 @@ bp_status SFX(bp_predict)(bp_net *net, const REAL *params, const bp_matrix *X, R
             const ptrdiff_t start = blk * rows;
             if (!SFX(predict_block)(&w, params, X, start,
                                     X->n_rows - start < rows ? X->n_rows - start : rows,
-                                    start + rows * nt, out)) {
+                                    start + rows * nt, transposed, out)) {
 #pragma omp atomic
                 nonfinite |= 1;
             }

@@ -210,6 +210,36 @@ def test_predictions_bitwise_identical_for_any_thread_count_and_block(isa, dtype
 
 @pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "hidden_act, out_act",
+    [("relu", "softmax"), ("tanh", "logistic"), ("logistic", "identity"), ("identity", "softmax")],
+)
+def test_transposed_prediction_gives_the_row_major_bits(isa, dtype, hidden_act, out_act):
+    # A small network's dense blocks are forwarded transposed (the block's rows along
+    # the vectors, the bias added by rows, softmax down the columns); blocks of at most
+    # four rows take the row-major small product. Both must give the same bits for every
+    # activation, for block sizes whose last strip of rows is whole, partial, one or two
+    # rows (two row strips of the weights per tile), and for a 37-wide layer (a partial
+    # strip of weights) and a 5-wide output.
+    rng = np.random.RandomState(11)
+    widths = [13, 37, 29, 5]
+    params = (rng.standard_normal(n_params(widths)) * 0.7).astype(dtype)
+    X = rng.standard_normal((300, 13)).astype(dtype)
+
+    def predict(X, max_rows):
+        net = _core.Network(widths, hidden_act, out_act, "squared_error",
+                            np.dtype(dtype).itemsize, max_rows, 1, isa)
+        out = np.empty((X.shape[0], 5), dtype=dtype)
+        net.predict(params, X, out)
+        return out
+
+    row_major = predict(X, 4)
+    for n in (300, 257, 70, 65, 40, 33, 9, 5):
+        assert np.array_equal(predict(X[:n], 4096), row_major[:n]), n
+
+
+@pytest.mark.parametrize("isa", VARIANTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_prediction_reports_nan_or_infinity_in_any_block(isa, dtype):
     # Prediction checks each dense block as it reads it: a NaN or infinity anywhere
     # (first row, a middle block, the last element) is reported whatever the thread
