@@ -28,7 +28,7 @@
 /* What to do with a finished tile of C: c = f(c + bias), then c *= f'(a) */
 typedef struct {
     const REAL *bias;   /* (n) added to every row, or NULL */
-    int bias_rows;      /* bias is (m), added to every column: a product computed transposed */
+    int bias_rows;      /* instead (m), added to every column: a product computed transposed */
     int act;            /* bp_activation applied elementwise, or -1 */
     const REAL *da;     /* activations whose derivative multiplies C, or NULL */
     ptrdiff_t ld_da;    /* row stride of da */
@@ -56,7 +56,6 @@ static void SFX(pack_a_strip)(ptrdiff_t s, ptrdiff_t m, ptrdiff_t kc, const REAL
                 dst[p * BP_MR + i] = i < mr ? src[i * ars + p * acs] : (REAL)0;
     }
 }
-
 
 /* Columns of a packed partial strip: a row-major B read in place packs only its last,
  * partial strip, and that only as wide as the vectors the micro-kernel reads (all NR
@@ -316,9 +315,9 @@ static inline void SFX(write_run)(REAL *ci, const REAL *part, ptrdiff_t j0, ptrd
  * strip of a B otherwise read in place, B's row stride when read in place). Rows of A
  * past mr repeat row 0 (read, never written); a strip narrower than NR (zero padded
  * when packed) runs only the vectors that hold its columns.
- * C = relu?([C +] A B [+ bias]): the bias (the tile's nr entries, or NULL) is added to
- * each row and then ReLU applied (when relu is set), in the epilogue's order, while the
- * tile is still in registers.
+ * C = relu?([C +] A B [+ bias]): the bias (the tile's nr entries, or with bias_rows its
+ * mr entries, one per row; or NULL) is added to each row and then ReLU applied (when
+ * relu is set), in the epilogue's order, while the tile is still in registers.
  * A strip of at most BP_TALL_NV vectors may come with up to 2 MR rows (mr > MR): the
  * same registers then hold a tile twice as tall and half as wide, which gives the FMAs
  * of a narrow output layer twice the independent sums and halves the loads of B. Row
@@ -579,7 +578,9 @@ static void SFX(gemm_blocks)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdif
                     const ptrdiff_t rows = ir + 1 < ir_end ? step * BP_MR : BP_MR;
                     const ptrdiff_t mr = m - i0 < rows ? m - i0 : rows;
                     REAL *ct = c + i0 * ldc + jc + j0;
-                    const REAL *bias_t = bias == NULL ? NULL : bias_rows ? bias + i0 : bias + jc + j0;
+                    const REAL *bias_t = bias == NULL ? NULL
+                                         : bias_rows  ? bias + i0
+                                                      : bias + jc + j0;
                     if (direct_a)
                         SFX(micro_kernel)(kc, a + i0 * ars + pc * acs, ars, acs, BP_MR * ars,
                                           bs, ldb, ct, ldc, mr, nr, acc,

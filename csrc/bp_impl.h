@@ -550,11 +550,10 @@ static int SFX(predict_transposed)(const bp_net *net)
 /* forward() on rows [start, start + nb) of X, the output activations written to out
  * (forward_t() when transposed, unless the block is a handful of rows: the row-major
  * path then takes its small product). Returns 0 (and leaves out alone) when a dense
- * block holds NaN or infinity: checked here, where the block is read into cache for
- * its first product anyway. The dense
- * rows from next on (the block this thread forwards next) are fetched from memory
- * during the first product, instead of in a stall at the next block's check (10000
- * rows of the digits model on one thread: about 1.05x). */
+ * block holds NaN or infinity: checked here, where the block is read into cache for its
+ * first product anyway. The dense rows from next on (the block this thread forwards
+ * next) are fetched from memory during the first product, instead of in a stall at the
+ * next block's check (10000 rows of the digits model on one thread: about 1.05x). */
 static int SFX(predict_block)(bp_net *net, const REAL *params, const bp_matrix *X,
                               ptrdiff_t start, ptrdiff_t nb, ptrdiff_t next, int transposed,
                               REAL *out)
@@ -579,6 +578,7 @@ static int SFX(predict_block)(bp_net *net, const REAL *params, const bp_matrix *
 static int64_t SFX(worker_net)(const bp_net *net, ptrdiff_t rows, char *mem, bp_net *w)
 {
     const int64_t elem = (int64_t)sizeof(REAL);
+    const int64_t a_rows = rows > net->max_width ? rows : net->max_width;
     char *base = w != NULL ? (char *)(((uintptr_t)mem + 63) & ~(uintptr_t)63) : NULL;
     int64_t off = bp_round64((int64_t)sizeof(char *) * (net->n_layers + 1));
     int l;
@@ -596,8 +596,7 @@ static int64_t SFX(worker_net)(const bp_net *net, ptrdiff_t rows, char *mem, bp_
     if (w != NULL) w->pack_b = base + off;
     off += bp_round64(bp_pack_b_cols(net->max_width) * BP_KC * elem);
     if (w != NULL) w->pack_a = base + off;
-    return off + bp_pack_a_rows(rows > net->max_width ? rows : net->max_width) * BP_KC * elem +
-           63; /* + 63: mem's alignment */
+    return off + bp_pack_a_rows(a_rows) * BP_KC * elem + 63; /* + 63: mem's alignment */
 }
 #endif
 
