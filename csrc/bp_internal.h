@@ -12,8 +12,13 @@
 
 #if defined(_MSC_VER)
 #define BP_RESTRICT __restrict
+#define BP_ALWAYS_INLINE __forceinline
+#elif defined(__GNUC__) || defined(__clang__)
+#define BP_RESTRICT restrict
+#define BP_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define BP_RESTRICT restrict
+#define BP_ALWAYS_INLINE inline
 #endif
 
 /* GEMM blocking. MR x NR is the register tile: MR rows of A times NV vectors of
