@@ -84,7 +84,8 @@ static void SFX(logistic_row)(REAL *r, ptrdiff_t cols)
 static inline REAL SFX(relu)(REAL x) { return x > 0 || x != x ? x : (REAL)0; }
 
 /* softmax of each row: exp(z - max(row)) over the whole block when it is contiguous
- * (one long vector loop), then each row divided by its sum */
+ * (one long vector loop), then each row divided by its sum (output_transposed takes the
+ * same steps down columns: keep the two in step, they give the same bits) */
 static void SFX(softmax_rows)(REAL *z, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld)
 {
     ptrdiff_t i, j;
@@ -108,7 +109,7 @@ static void SFX(softmax_rows)(REAL *z, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t
  * is applied already, except softmax: that is taken down each column here, with the
  * operations softmax_rows applies along a row (the same bits), vectorised across the
  * block's rows; the division is fused with the write back. */
-static void SFX(output_t)(int act, REAL *zt, ptrdiff_t k, ptrdiff_t nb, REAL *out)
+static void SFX(output_transposed)(int act, REAL *zt, ptrdiff_t k, ptrdiff_t nb, REAL *out)
 {
     enum { CHUNK = 256 };
     REAL acc[CHUNK];

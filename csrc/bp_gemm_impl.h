@@ -25,10 +25,12 @@
  * while it is hot, after its last KC panel, instead of in extra passes over C.
  */
 
-/* What to do with a finished tile of C: c = f(c + bias), then c *= f'(a) */
+/* What to do with a finished tile of C: c = f(c + bias), then c *= f'(a); and two hints
+ * for the product that computes it (ahead, b_in_place) */
 typedef struct {
     const REAL *bias;   /* (n) added to every row, or NULL */
-    int bias_rows;      /* instead (m), added to every column: a product computed transposed */
+    int bias_by_row;    /* the bias is (m) instead, one value per row: a product computed
+                         * transposed (prediction's forward_transposed) */
     int act;            /* bp_activation applied elementwise, or -1 */
     const REAL *da;     /* activations whose derivative multiplies C, or NULL */
     ptrdiff_t ld_da;    /* row stride of da */
@@ -37,6 +39,14 @@ typedef struct {
     const char *ahead_end; /* fetched into L2 while the product runs (gemm_blocks) */
     int b_in_place;     /* read a row-major B in place whatever its size (see gemm) */
 } SFX(epilogue);
+
+/* Whether a KC-deep panel of a matrix whose rows (along the depth) are ld values apart
+ * spans at most BP_DIRECT_BYTES: small enough to read in place instead of packing */
+static int SFX(panel_in_place)(ptrdiff_t depth, ptrdiff_t ld)
+{
+    const double kc = depth < BP_KC ? (double)depth : BP_KC;
+    return kc * (double)ld * sizeof(REAL) <= BP_DIRECT_BYTES;
+}
 
 /* pack strip s of A (rows [s*MR, s*MR+MR) x depth [0, kc)) as pa_s[p][i], zero padded,
  * for an A read along its rows (A read down its columns: pack_runs). Full strips use
@@ -166,7 +176,7 @@ static inline SFX(vec) SFX(vrelu)(SFX(vec) z) { return BP_V(RELU)(z); }
  * round s interleaving rows i and i + s in runs of s lanes. BP_LANE_LIST(M, s, h) is
  * M(k, s, h) for every lane k; BP_ILV(x, y, s, h) takes, in each run of 2 s lanes, the
  * low (h = 0) or high (h = 1) s lanes of x and then those of y. */
-#define BP_TLANES (BP_NR / BP_NV)
+#define BP_TLANES (BP_NR / BP_NV) /* the lanes of a vector, in a form #if can test */
 #define BP_ILV_LANE(k, s, h)                                                            \
     ((k) / (2 * (s)) * 2 * (s) + (k) % (s) + (h) * (s) + ((k) % (2 * (s)) < (s) ? 0 : BP_TLANES))
 #define BP_ILV(x, y, s, h) __builtin_shufflevector(x, y, BP_LANE_LIST(BP_ILV_LANE, s, h))
@@ -268,10 +278,12 @@ static void SFX(pack_b_strip)(ptrdiff_t s, ptrdiff_t kc, ptrdiff_t nc, const REA
         if (relu) T = SFX(vrelu)(T);                                                    \
         SFX(vstore)(CV, T);                                                             \
     } while (0)
-/* a bias by rows (bias_rows): row i's value in every lane of bias_v */
+/* a bias by rows (bias_by_row): row i's value in every lane of bias_v */
 #define BP_ROW_BIAS(i)                                                                  \
-    if (bias != NULL && bias_rows)                                                      \
-        for (v = 0; v < NV; ++v) bias_v[v] = SFX(vsplat)(bias[i])
+    do {                                                                                \
+        if (bias != NULL && bias_by_row)                                                \
+            for (v = 0; v < NV; ++v) bias_v[v] = SFX(vsplat)(bias[i]);                  \
+    } while (0)
 /* write back rows i < mr of ACC[][]: whole vectors straight from the registers (the
  * bias's whole vectors in bias_v), a partial last vector through a small buffer */
 #define BP_WRITE_BACK(ACC)                                                              \
@@ -286,7 +298,7 @@ static void SFX(pack_b_strip)(ptrdiff_t s, ptrdiff_t kc, ptrdiff_t nc, const REA
             } else {                                                                    \
                 REAL part[LANES];                                                       \
                 SFX(vstore)(part, t);                                                   \
-                SFX(write_run)(ci, part, j0, nr, accumulate, BP_RUN_BIAS(i), relu);     \
+                SFX(write_run)(ci, part, j0, nr, accumulate, BP_RUN_BIAS_ARGS(i), relu);     \
             }                                                                           \
         }                                                                               \
     }
@@ -306,8 +318,8 @@ static inline void SFX(write_run)(REAL *ci, const REAL *part, ptrdiff_t j0, ptrd
         ci[j] = relu ? SFX(relu)(x) : x;
     }
 }
-/* write_run()'s bias arguments for row i of a tile (bias_rows: the row's one value) */
-#define BP_RUN_BIAS(i) bias != NULL && bias_rows ? bias + (i) : bias, bias_rows ? 0 : 1
+/* write_run()'s two bias arguments for row i of a tile (bias_by_row: the row's value) */
+#define BP_RUN_BIAS_ARGS(i) bias != NULL && bias_by_row ? bias + (i) : bias, bias_by_row ? 0 : 1
 
 /* One MR x NR tile of C from A (element (i,p) at a[i*ars + p*acs]: a packed strip
  * has ars = 1, acs = MR; A read in place has its own strides) and a strip of B, NR
@@ -315,7 +327,7 @@ static inline void SFX(write_run)(REAL *ci, const REAL *part, ptrdiff_t j0, ptrd
  * strip of a B otherwise read in place, B's row stride when read in place). Rows of A
  * past mr repeat row 0 (read, never written); a strip narrower than NR (zero padded
  * when packed) runs only the vectors that hold its columns.
- * C = relu?([C +] A B [+ bias]): the bias (the tile's nr entries, or with bias_rows its
+ * C = relu?([C +] A B [+ bias]): the bias (the tile's nr entries, or with bias_by_row its
  * mr entries, one per row; or NULL) is added to each row and then ReLU applied (when
  * relu is set), in the epilogue's order, while the tile is still in registers.
  * A strip of at most BP_TALL_NV vectors may come with up to 2 MR rows (mr > MR): the
@@ -328,7 +340,7 @@ static inline void SFX(write_run)(REAL *ci, const REAL *part, ptrdiff_t j0, ptrd
 static BP_ALWAYS_INLINE void SFX(micro_kernel_body)(
     ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t ars, ptrdiff_t acs, ptrdiff_t a_step,
     const REAL *BP_RESTRICT pb, ptrdiff_t ldb, REAL *c, ptrdiff_t ldc, ptrdiff_t mr,
-    ptrdiff_t nr, int accumulate, const REAL *bias, int bias_rows, int relu)
+    ptrdiff_t nr, int accumulate, const REAL *bias, int bias_by_row, int relu)
 {
     enum { LINE = BP_LINE_BYTES / (int)sizeof(REAL) };
     ptrdiff_t off[2 * BP_MR];
@@ -351,7 +363,7 @@ static BP_ALWAYS_INLINE void SFX(micro_kernel_body)(
         ptrdiff_t v;
         SFX(vec) bias_v[NV]; /* the bias's whole vectors, loaded once for every row */
         for (v = 0; v < NV; ++v)
-            bias_v[v] = bias != NULL && !bias_rows && (v + 1) * LANES <= nr
+            bias_v[v] = bias != NULL && !bias_by_row && (v + 1) * LANES <= nr
                             ? SFX(vload)(bias + v * LANES)
                             : SFX(vzero)();
 #ifdef BP_HALF_VECTORS
@@ -367,7 +379,7 @@ static BP_ALWAYS_INLINE void SFX(micro_kernel_body)(
             BP_KERNEL_ROWS_OF(SFX(hvec), SFX(hload), SFX(hsplat), SFX(hmadd), half, 2 * BP_MR, 1)
             for (i = 0; i < mr; ++i) {
                 memcpy(part, &half[i][0], sizeof part);
-                SFX(write_run)(c + i * ldc, part, 0, nr, accumulate, BP_RUN_BIAS(i), relu);
+                SFX(write_run)(c + i * ldc, part, 0, nr, accumulate, BP_RUN_BIAS_ARGS(i), relu);
             }
             return;
         }
@@ -430,7 +442,7 @@ static BP_ALWAYS_INLINE void SFX(micro_kernel_body)(
             }
         }
         for (i = 0; i < mr; ++i)
-            SFX(write_run)(c + i * ldc, ab[i], 0, nr, accumulate, BP_RUN_BIAS(i), relu);
+            SFX(write_run)(c + i * ldc, ab[i], 0, nr, accumulate, BP_RUN_BIAS_ARGS(i), relu);
     }
 #endif
 }
@@ -441,9 +453,9 @@ static BP_ALWAYS_INLINE void SFX(micro_kernel_body)(
 static void SFX(micro_kernel)(ptrdiff_t kc, const REAL *BP_RESTRICT a, ptrdiff_t ars,
                               ptrdiff_t acs, ptrdiff_t a_step, const REAL *BP_RESTRICT pb,
                               ptrdiff_t ldb, REAL *c, ptrdiff_t ldc, ptrdiff_t mr, ptrdiff_t nr,
-                              int accumulate, const REAL *bias, int bias_rows, int relu)
+                              int accumulate, const REAL *bias, int bias_by_row, int relu)
 {
-    if (bias_rows)
+    if (bias_by_row)
         SFX(micro_kernel_body)(kc, a, ars, acs, a_step, pb, ldb, c, ldc, mr, nr, accumulate,
                                bias, 1, relu);
     else
@@ -460,7 +472,8 @@ static void SFX(apply_epilogue)(const SFX(epilogue) *ep, REAL *c, ptrdiff_t ldc,
     ptrdiff_t i, j;
     if (!in_kernel && ep->bias != NULL)
         for (i = 0; i < mr; ++i)
-            for (j = 0; j < nr; ++j) c[i * ldc + j] += ep->bias[ep->bias_rows ? i0 + i : j0 + j];
+            for (j = 0; j < nr; ++j)
+                c[i * ldc + j] += ep->bias[ep->bias_by_row ? i0 + i : j0 + j];
     if (ep->act >= 0 && !(in_kernel && ep->act == BP_ACT_RELU))
         SFX(activate)(ep->act, c, mr, nr, ldc);
     if (ep->da != NULL)
@@ -468,10 +481,10 @@ static void SFX(apply_epilogue)(const SFX(epilogue) *ep, REAL *c, ptrdiff_t ldc,
                                    ldc);
 }
 
-/* The same product for a handful of rows (prediction one row at a time, say):
- * no packing and no parallel region. Every element is summed in the order the
- * micro-kernel sums it (per KC panel from zero, then added to C), so a row gets
- * bitwise the same result here as inside a large block. */
+/* The same product for a handful of rows (prediction one row at a time, say, or a layer
+ * of at most four units computed transposed): no packing and no parallel region. Every
+ * element is summed in the order the micro-kernel sums it (per KC panel from zero, then
+ * added to C), so a row gets bitwise the same result here as inside a large block. */
 static void SFX(gemm_small)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL *a,
                             ptrdiff_t ars, ptrdiff_t acs, const REAL *b, ptrdiff_t brs,
                             int accumulate, REAL *c, ptrdiff_t ldc, const SFX(epilogue) *ep)
@@ -529,7 +542,7 @@ static void SFX(gemm_blocks)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdif
         const ptrdiff_t kc = k - pc < BP_KC ? k - pc : BP_KC;
         const int acc = accumulate || pc > 0, last = pc + kc >= k;
         const REAL *bias = last && ep != NULL ? ep->bias : NULL;
-        const int bias_rows = ep != NULL && ep->bias_rows;
+        const int bias_by_row = ep != NULL && ep->bias_by_row;
         const int relu = last && ep != NULL && ep->act == BP_ACT_RELU;
         /* A read down its columns (the weight-gradient product) and deep, wide
          * row-major A are packed so each strip is contiguous (see direct_a); once
@@ -594,17 +607,17 @@ static void SFX(gemm_blocks)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdif
                     const ptrdiff_t rows = ir + 1 < ir_end ? step * BP_MR : BP_MR;
                     const ptrdiff_t mr = m - i0 < rows ? m - i0 : rows;
                     REAL *ct = c + i0 * ldc + jc + j0;
-                    const REAL *bias_t = bias == NULL ? NULL
-                                         : bias_rows  ? bias + i0
-                                                      : bias + jc + j0;
+                    const REAL *bias_t = bias == NULL  ? NULL
+                                         : bias_by_row ? bias + i0
+                                                       : bias + jc + j0;
                     if (direct_a)
                         SFX(micro_kernel)(kc, a + i0 * ars + pc * acs, ars, acs, BP_MR * ars,
                                           bs, ldb, ct, ldc, mr, nr, acc,
-                                          bias_t, bias_rows, relu);
+                                          bias_t, bias_by_row, relu);
                     else
                         SFX(micro_kernel)(kc, pa + ir * BP_MR * kc, 1, BP_MR, BP_MR * kc, bs,
                                           ldb, ct, ldc, mr, nr, acc,
-                                          bias_t, bias_rows, relu);
+                                          bias_t, bias_by_row, relu);
                     if (last && ep != NULL)
                         SFX(apply_epilogue)(ep, ct, ldc, i0, jc + j0, mr, nr, 1);
                     for (s = 0; s < ahead_lines && ahead < ahead_end; ++s) {
@@ -624,7 +637,6 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                       int accumulate, REAL *c, ptrdiff_t ldc, const SFX(epilogue) *ep)
 {
     const int nt = bp_threads_for(net, (double)m * (double)n * (double)k);
-    const ptrdiff_t kc_max = k < BP_KC ? k : BP_KC;
     /* Row-major A is read in place while its rows are short: the micro-kernel's MR row
      * streams then share few cache sets. Long rows (deep products) are packed, which
      * pays for itself over the many strips of B that reuse each packed block. A read
@@ -632,18 +644,15 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
      * spans few bytes (a mini-batch's panel is used too few times to repay packing), or
      * when B is a single strip (a narrow output layer's gradient): each packed value
      * would then be read once. */
-    const int direct_a =
-        (acs == 1 && (k < BP_PACK_A_DEPTH || n < BP_PACK_A_DEPTH)) ||
-        (ars == 1 && ((double)kc_max * (double)acs * sizeof(REAL) <= BP_DIRECT_BYTES ||
-                      n <= BP_NR));
+    const int direct_a = (acs == 1 && (k < BP_PACK_A_DEPTH || n < BP_PACK_A_DEPTH)) ||
+                         (ars == 1 && (SFX(panel_in_place)(k, acs) || n <= BP_NR));
     /* Likewise a row-major B panel spanning few bytes is read in place, its full
      * NR-wide strips straight from B's rows; only a partial last strip is packed. So is
      * one the caller asks for (prediction's transposed activations, whose rows are a
      * block's: a few KB apart, used by a layer's few strips of A, where packing cost a
      * quarter of a 64-wide layer's product). */
     const int direct_b =
-        bcs == 1 && ((double)kc_max * (double)brs * sizeof(REAL) <= BP_DIRECT_BYTES ||
-                     (ep != NULL && ep->b_in_place));
+        bcs == 1 && (SFX(panel_in_place)(k, brs) || (ep != NULL && ep->b_in_place));
 
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {

@@ -463,9 +463,9 @@ bp_status SFX(bp_train_batches)(bp_net *net, REAL *params, bp_optim *opt, REAL *
 /* ---- prediction ----------------------------------------------------------------- */
 
 /* Rows per prediction block: as many as keep a block's activations within
- * BP_PREDICT_BYTES (in L2 while the next layer reads them), a multiple of `unit`
- * (BP_MC, or BP_PREDICT_ROWS: whole strips of B in forward_t), at least that and at
- * most max_rows. */
+ * BP_PREDICT_BYTES (in L2 while the next layer reads them), a multiple of `unit` (BP_MC,
+ * or BP_PREDICT_ROWS: whole strips of B in forward_transposed), at least that and at most
+ * max_rows. */
 static ptrdiff_t SFX(predict_block_rows)(const bp_net *net, ptrdiff_t unit)
 {
     double per_row = 0;
@@ -480,13 +480,18 @@ static ptrdiff_t SFX(predict_block_rows)(const bp_net *net, ptrdiff_t unit)
 /* forward() of a dense block for prediction, computed transposed: layer l's activations
  * are kept as Z^T (widths[l] x nb, row stride nb) = W^T A^T, the bias added by rows, so
  * that the block's rows run along the vectors. A narrow layer (an output of 10, say)
- * then fills the tiles' lanes where forward() computes 10 of a strip's NR columns, and a
- * width that is no multiple of NR wastes a few rows of one strip instead of a narrow
- * strip. The input is packed transposed once per block; the output is written back to
- * out (nb x its width) through output_t(). Each element is the same sum in the same
- * order as in forward(), so the results are bitwise the same. */
-static void SFX(forward_t)(bp_net *net, const REAL *params, const REAL *x, ptrdiff_t nb,
-                           REAL *out, const REAL *ahead, ptrdiff_t ahead_n)
+ * then fills the tiles' lanes where forward() computes 16 of them for 10 columns, and a
+ * width that is no multiple of MR wastes a few rows of one tile instead of running a
+ * narrow strip. The input is packed transposed once per block; the output is written
+ * back to out (nb x its width) through output_transposed(). Each element is the same sum
+ * in the same order as in forward(), so the results are bitwise the same.
+ * Only for networks that predict_transposed() accepts: W (A here) is then always read in
+ * place, and a packed panel of the input (B) holds at most min(width, KC) x NC values,
+ * within the net's packing buffer, which is sized for min(width, NC) + NR columns of KC
+ * (NC == KC). */
+static void SFX(forward_transposed)(bp_net *net, const REAL *params, const REAL *x,
+                                    ptrdiff_t nb, REAL *out, const REAL *ahead,
+                                    ptrdiff_t ahead_n)
 {
     const int L = net->n_layers;
     int l;
@@ -495,7 +500,7 @@ static void SFX(forward_t)(bp_net *net, const REAL *params, const REAL *x, ptrdi
         const int act = l == L ? net->out_act : net->hidden_act;
         SFX(epilogue) ep = {0};
         ep.bias = B_OF(net, params, l);
-        ep.bias_rows = 1;
+        ep.bias_by_row = 1;
         ep.b_in_place = 1;
         ep.act = act == BP_ACT_SOFTMAX ? -1 : act;
         if (l == 1 && ahead != NULL) {
@@ -511,7 +516,8 @@ static void SFX(forward_t)(bp_net *net, const REAL *params, const REAL *x, ptrdi
             SFX(gemm)(net, n_out, nb, n_in, W_OF(net, params, l), 1, n_out,
                       (const REAL *)net->act[l - 1], nb, 1, 0, (REAL *)net->act[l], nb, &ep);
     }
-    SFX(output_t)(net->out_act, (REAL *)net->act[L], (ptrdiff_t)net->widths[L], nb, out);
+    SFX(output_transposed)(net->out_act, (REAL *)net->act[L], (ptrdiff_t)net->widths[L], nb,
+                           out);
 }
 
 /* 1 when every one of x[0..n) is finite: NaN and infinities are the values whose
@@ -532,24 +538,23 @@ static int SFX(all_finite)(const REAL *x, ptrdiff_t n)
     return !bad;
 }
 
-/* Whether prediction computes dense blocks transposed (forward_t): when every layer's
- * weights are read in place there (a KC-deep panel of W within BP_DIRECT_BYTES), as in
- * the small networks whose narrow layers it speeds up. A wide layer's W would be packed
- * again for every block, or read in place a page per depth step; forward() reads it as
- * B, where its widths fill whole strips anyway (a 512-1024-10 network: 0.74x). */
+/* Whether prediction computes dense blocks transposed (forward_transposed): when every
+ * layer's weights are read in place there (gemm's rule for an A read down its columns),
+ * as in the small networks whose narrow layers it speeds up. A wide layer's W would be
+ * packed again for every block, or read in place a page per depth step; forward() reads
+ * it as B, where its widths fill whole strips anyway (a 512-1024-10 network: 0.74x). */
 static int SFX(predict_transposed)(const bp_net *net)
 {
     int l;
-    for (l = 1; l <= net->n_layers; ++l) {
-        const double depth = net->widths[l - 1] < BP_KC ? (double)net->widths[l - 1] : BP_KC;
-        if (depth * (double)net->widths[l] * sizeof(REAL) > BP_DIRECT_BYTES) return 0;
-    }
+    for (l = 1; l <= net->n_layers; ++l)
+        if (!SFX(panel_in_place)((ptrdiff_t)net->widths[l - 1], (ptrdiff_t)net->widths[l]))
+            return 0;
     return 1;
 }
 
 /* forward() on rows [start, start + nb) of X, the output activations written to out
- * (forward_t() when transposed, unless the block is a handful of rows: the row-major
- * path then takes its small product). Returns 0 (and leaves out alone) when a dense
+ * (forward_transposed() when transposed, unless the block is a handful of rows: the
+ * row-major path then takes its small product). Returns 0 (and leaves out alone) when a dense
  * block holds NaN or infinity: checked here, where the block is read into cache for its
  * first product anyway. The dense rows from next on (the block this thread forwards
  * next) are fetched from memory during the first product, instead of in a stall at the
@@ -564,7 +569,7 @@ static int SFX(predict_block)(bp_net *net, const REAL *params, const bp_matrix *
     const REAL *ahead = x != NULL && next_n > 0 ? x + (next - start) * d : NULL;
     if (x != NULL && !SFX(all_finite)(x, nb * d)) return 0;
     if (transposed && nb > BP_SMALL_M)
-        SFX(forward_t)(net, params, x, nb, out + start * k, ahead, next_n * d);
+        SFX(forward_transposed)(net, params, x, nb, out + start * k, ahead, next_n * d);
     else
         SFX(forward)(net, params, x, d, X, NULL, start, nb, out + start * k, ahead, next_n * d);
     return 1;
@@ -573,12 +578,10 @@ static int SFX(predict_block)(bp_net *net, const REAL *params, const bp_matrix *
 #ifdef _OPENMP
 /* Lays out in mem (from its first 64-byte boundary) a one-thread copy w of net for
  * blocks of at most `rows` rows: its activations' pointers and buffers, then its
- * packing buffers (A as tall as the block or the widest layer: forward_t's A is a
- * layer's weights). Returns the bytes mem must hold; with w == NULL only counts. */
+ * packing buffers. Returns the bytes mem must hold; with w == NULL only counts. */
 static int64_t SFX(worker_net)(const bp_net *net, ptrdiff_t rows, char *mem, bp_net *w)
 {
     const int64_t elem = (int64_t)sizeof(REAL);
-    const int64_t a_rows = rows > net->max_width ? rows : net->max_width;
     char *base = w != NULL ? (char *)(((uintptr_t)mem + 63) & ~(uintptr_t)63) : NULL;
     int64_t off = bp_round64((int64_t)sizeof(char *) * (net->n_layers + 1));
     int l;
@@ -596,7 +599,7 @@ static int64_t SFX(worker_net)(const bp_net *net, ptrdiff_t rows, char *mem, bp_
     if (w != NULL) w->pack_b = base + off;
     off += bp_round64(bp_pack_b_cols(net->max_width) * BP_KC * elem);
     if (w != NULL) w->pack_a = base + off;
-    return off + bp_pack_a_rows(a_rows) * BP_KC * elem + 63; /* + 63: mem's alignment */
+    return off + bp_pack_a_rows(rows) * BP_KC * elem + 63; /* + 63: mem's alignment */
 }
 #endif
 

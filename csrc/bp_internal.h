@@ -60,6 +60,9 @@
  * machines measured) measured 6-10% faster than 2048 (4 MB, L3) on 2048-wide
  * products, in float64 (2 MB) too; 256-1024 were within the noise of 512. */
 #define BP_NC 512
+#if BP_NC > BP_KC /* the B packing buffer's size relies on it (bp_pack_b_cols) */
+#error "BP_NC must not exceed BP_KC"
+#endif
 /* Bounds over every variant's tile, for sizing the packing buffers. */
 #define BP_MR_ALLOC 6
 #define BP_NR_ALLOC 64
@@ -250,7 +253,8 @@ static inline int64_t bp_round64(int64_t n) { return (n + 63) & ~(int64_t)63; }
 
 /* The packing buffers hold BP_KC-deep panels: B up to bp_pack_b_cols(widest layer)
  * columns, A up to bp_pack_a_rows(rows of a product) rows (room to round up to any
- * variant's tile). */
+ * variant's tile). Prediction's transposed products pack a B of up to NC columns (a
+ * block's rows) but at most as deep as the widest layer, which fits as NC <= KC. */
 static inline int64_t bp_pack_b_cols(int64_t max_width)
 {
     return (max_width < BP_NC ? max_width : BP_NC) + BP_NR_ALLOC;

@@ -214,27 +214,29 @@ def test_predictions_bitwise_identical_for_any_thread_count_and_block(isa, dtype
     "hidden_act, out_act",
     [("relu", "softmax"), ("tanh", "logistic"), ("logistic", "identity"), ("identity", "softmax")],
 )
-def test_transposed_prediction_gives_the_row_major_bits(isa, dtype, hidden_act, out_act):
+@pytest.mark.parametrize("widths", [(13, 37, 29, 5), (13, 37, 3), (600, 8, 3)])
+def test_transposed_prediction_gives_the_row_major_bits(isa, dtype, hidden_act, out_act, widths):
     # A small network's dense blocks are forwarded transposed (the block's rows along
     # the vectors, the bias added by rows, softmax down the columns); blocks of at most
     # four rows take the row-major small product. Both must give the same bits for every
-    # activation, for block sizes whose last strip of rows is whole, partial, one or two
-    # rows (two row strips of the weights per tile), and for a 37-wide layer (a partial
-    # strip of weights) and a 5-wide output.
+    # activation; for blocks whose last strip of rows (4-64 wide, by variant and dtype)
+    # is whole, partial, or one or two rows; for a 37-wide layer (a partial strip of
+    # weights), a 5-wide output, a 3-wide one (the small product, by rows), and 600
+    # inputs (two panels of depth) with blocks of up to 1100 rows (several panels of B).
     rng = np.random.RandomState(11)
-    widths = [13, 37, 29, 5]
-    params = (rng.standard_normal(n_params(widths)) * 0.7).astype(dtype)
-    X = rng.standard_normal((300, 13)).astype(dtype)
+    widths = list(widths)
+    params = (rng.standard_normal(n_params(widths)) * 0.7 / np.sqrt(widths[0] / 13)).astype(dtype)
+    X = rng.standard_normal((1100, widths[0])).astype(dtype)
 
     def predict(X, max_rows):
         net = _core.Network(widths, hidden_act, out_act, "squared_error",
                             np.dtype(dtype).itemsize, max_rows, 1, isa)
-        out = np.empty((X.shape[0], 5), dtype=dtype)
+        out = np.empty((X.shape[0], widths[-1]), dtype=dtype)
         net.predict(params, X, out)
         return out
 
     row_major = predict(X, 4)
-    for n in (300, 257, 70, 65, 40, 33, 9, 5):
+    for n in (1100, 300, 257, 128, 70, 66, 65, 40, 33, 9, 5):
         assert np.array_equal(predict(X[:n], 4096), row_major[:n]), n
 
 
