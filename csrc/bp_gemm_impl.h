@@ -298,7 +298,7 @@ static void SFX(pack_b_strip)(ptrdiff_t s, ptrdiff_t kc, ptrdiff_t nc, const REA
             } else {                                                                    \
                 REAL part[LANES];                                                       \
                 SFX(vstore)(part, t);                                                   \
-                SFX(write_run)(ci, part, j0, nr, accumulate, BP_RUN_BIAS_ARGS(i), relu);     \
+                SFX(write_run)(ci, part, j0, nr, accumulate, BP_RUN_BIAS_ARGS(i), relu); \
             }                                                                           \
         }                                                                               \
     }

@@ -37,6 +37,23 @@ static void SFX(sparse_forward)(const bp_net *net, const bp_matrix *X, const int
     (void)nt;
 }
 
+/* The epilogue of layer l's product in a forward pass: its bias and its elementwise
+ * activation (softmax needs whole rows: the caller applies it after the product); the
+ * first layer's product fetches [ahead, ahead + ahead_n) into cache as it goes. */
+static SFX(epilogue) SFX(layer_epilogue)(const bp_net *net, const REAL *params, int l,
+                                         const REAL *ahead, ptrdiff_t ahead_n)
+{
+    const int act = l == net->n_layers ? net->out_act : net->hidden_act;
+    SFX(epilogue) ep = {0};
+    ep.bias = B_OF(net, params, l);
+    ep.act = act == BP_ACT_SOFTMAX ? -1 : act;
+    if (l == 1 && ahead != NULL) {
+        ep.ahead = (const char *)ahead;
+        ep.ahead_end = (const char *)(ahead + ahead_n);
+    }
+    return ep;
+}
+
 /* act[l] for l = 1..L on nb rows whose inputs are x (dense, row stride ldx) or the
  * CSR rows of X (x == NULL); the output layer's into out (nb x its width) instead
  * when out is not NULL. ahead (ahead_n values, or NULL) is what the caller reads next:
@@ -56,15 +73,8 @@ static void SFX(forward)(bp_net *net, const REAL *params, const REAL *x, ptrdiff
             SFX(sparse_forward)(net, X, rows, row0, nb, W, z);
             SFX(activate_rows)(net, act, z, nb, n_out);
         } else {
-            /* Z = A W + b with the elementwise activation fused into the product;
-             * softmax needs whole rows, so it runs after. */
-            SFX(epilogue) ep = {0};
-            ep.bias = b;
-            ep.act = act == BP_ACT_SOFTMAX ? -1 : act;
-            if (l == 1 && ahead != NULL) {
-                ep.ahead = (const char *)ahead;
-                ep.ahead_end = (const char *)(ahead + ahead_n);
-            }
+            /* Z = A W + b with the elementwise activation fused into the product */
+            const SFX(epilogue) ep = SFX(layer_epilogue)(net, params, l, ahead, ahead_n);
             SFX(gemm)(net, nb, n_out, n_in, l == 1 ? x : (const REAL *)net->act[l - 1],
                       l == 1 ? ldx : n_in, 1, W, n_out, 1, 0, z, n_out, &ep);
             if (act == BP_ACT_SOFTMAX) SFX(activate_rows)(net, act, z, nb, n_out);
@@ -497,16 +507,9 @@ static void SFX(forward_transposed)(bp_net *net, const REAL *params, const REAL 
     int l;
     for (l = 1; l <= L; ++l) {
         const ptrdiff_t n_in = (ptrdiff_t)net->widths[l - 1], n_out = (ptrdiff_t)net->widths[l];
-        const int act = l == L ? net->out_act : net->hidden_act;
-        SFX(epilogue) ep = {0};
-        ep.bias = B_OF(net, params, l);
+        SFX(epilogue) ep = SFX(layer_epilogue)(net, params, l, ahead, ahead_n);
         ep.bias_by_row = 1;
         ep.b_in_place = 1;
-        ep.act = act == BP_ACT_SOFTMAX ? -1 : act;
-        if (l == 1 && ahead != NULL) {
-            ep.ahead = (const char *)ahead;
-            ep.ahead_end = (const char *)(ahead + ahead_n);
-        }
         /* A = W read down its columns; B = X read down its columns (packed), or the
          * previous layer's Z^T read along its rows */
         if (l == 1)
