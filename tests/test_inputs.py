@@ -921,7 +921,7 @@ def test_nonfinite_input_at_predict_reports_only_sklearns_error(rows):
         assert str(ours.value) == str(theirs.value)
         assert ours.value.__context__ is None and ours.value.__cause__ is None
     if rows == 1:
-        assert [len(pool) for pool in model._small_nets.values()] == [1]
+        assert [len(pool) for pool in model._predict_nets.values()] == [1]
     assert_array_equal(model.predict(_X()[:rows]), reference.predict(_X()[:rows]))
 
 

@@ -91,6 +91,30 @@ def test_one_row_predictions_from_eight_threads_match_the_batch():
         assert value == expected[i]
 
 
+def test_predictions_reuse_pooled_networks_with_the_same_bits():
+    # Every prediction borrows a network from the estimator's pool, one per size class
+    # (a handful of rows, or more: 3000 rows run several blocks of the larger one), and
+    # returns it; repeated calls create none, and the results are bitwise those of a
+    # network created for the call.
+    rng = np.random.RandomState(2)
+    X = rng.randn(3000, 12)
+    model = MLPClassifier(hidden_layer_sizes=(40,), max_iter=3, random_state=0).fit(
+        X, X[:, 0] > 0
+    )
+    inputs = [X, X[:100], X[:5]]
+    first = [model.predict_proba(Z) for Z in inputs]
+    nets = {key: list(free) for key, free in model._predict_nets.items()}
+    assert sorted(len(free) for free in nets.values()) == [1, 1]
+    again = [model.predict_proba(Z) for Z in inputs]
+    assert {key: list(free) for key, free in model._predict_nets.items()} == nets
+    pool, model._predict_nets = model._predict_nets, None   # a fresh network per call
+    fresh = [model.predict_proba(Z) for Z in inputs]
+    model._predict_nets = pool
+    for a, b, c in zip(first, again, fresh, strict=True):
+        assert_array_equal(a, b)
+        assert_array_equal(a, c)
+
+
 # ------------------------------------------------- two fits in two threads
 
 
