@@ -111,8 +111,8 @@ def fit_timer(args, wl, dtype, cores, X, y):
 
 def predict_timer(args, wl, dtype, cores, X, y):
     """Median seconds of `batch_repeats` predict_proba calls on the prediction workload's
-    batch through the named build's core (the model is fitted once; each call of that
-    size builds its network from the core in use), and what that measures."""
+    batch through the named build's core (the model is fitted once; each build's networks
+    come from a pool of their own, as the estimator pools them), and what that measures."""
     p = wl.predict
     bpfast._base._core = cores["A"]
     estimator = bench.make_estimator("bpfast", wl, dtype, args.threads)
@@ -120,9 +120,11 @@ def predict_timer(args, wl, dtype, cores, X, y):
     bench.fit_quietly(estimator, X, y)
     rows = np.random.default_rng(bench.SEED).integers(0, X.shape[0], p["batch_rows"])
     batch = np.ascontiguousarray(X[rows])
+    pools = {name: {} for name in cores}
 
     def predict_with(name):
         bpfast._base._core = cores[name]
+        estimator._predict_nets = pools[name]
         return bench.median_call_time(lambda: estimator.predict_proba(batch), p["batch_repeats"])
 
     return predict_with, f"predict_proba of {p['batch_rows']} rows"
