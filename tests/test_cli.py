@@ -467,11 +467,20 @@ def test_command_line_ctrl_c(tmp_path):
     frame["y"] = rng.normal(size=len(frame))
     data, model = tmp_path / "big.csv", tmp_path / "big.bpf"
     frame.to_csv(data, index=False)
-    child = subprocess.Popen(
-        [sys.executable, "-m", "bpfast", "train", data, "--target", "y", "--out", model,
-         "--max-iter", "100000", "--n-threads", "1", "--verbose"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-    )
+    # The child must start with Ctrl-C's default action, as a command typed in a shell does.
+    # A test run started in the background (nohup, `cmd &` in a script) ignores SIGINT, and
+    # an ignored signal stays ignored across exec (Python then installs no handler); a
+    # handled one reverts to the default there.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "bpfast", "train", data, "--target", "y", "--out", model,
+             "--max-iter", "100000", "--n-threads", "1", "--verbose"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        )
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     try:
         first = child.stderr.readline()  # verbose lines go to stderr: fit has started
         assert first.startswith("Iteration 1,"), first
