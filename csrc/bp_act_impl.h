@@ -5,57 +5,72 @@
  * scikit-learn writes them.
  */
 
-/* x[i] = exp(x[i]) for a whole array, in a loop the compiler vectorises (libm's exp is
- * a call per element). Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, then the
- * Taylor polynomial of e^r to degree 13 (float64) or 7 (float32), whose truncation
- * error is below 0.1 ulp; the result is within about 1 ulp, as libm's. 2^n is built
- * from its bits as 2^(n -+ S) * 2^(+-S), both normal numbers, so subnormal results
- * get one rounding; overflow gives inf, exp(-inf) = 0, NaN stays NaN. Integer work is
- * unsigned: no undefined behaviour whatever the input. */
+/* The exponential's shared steps, vectorised by the compiler in the loops that use
+ * them (libm's exp and tanh are a call per element). Cody-Waite reduction v = n ln2 + r,
+ * |r| <= ln2/2 (v finite, within the callers' ranges), then the Taylor polynomial of e^r
+ * to degree 13 (float64) or 7 (float32), whose truncation error is below 0.1 ulp.
+ * Returns (e^r - 1) / r as the polynomial's last step leaves it: e^r is then
+ * q r + 1 and e^r - 1 is q r, without the cancellation of subtracting 1 afterwards.
+ * *r is r, *n is n as a REAL and *bits its shifted representation, n in the low bits
+ * (see exp_array). */
+enum { SFX(EXP_DEG) = sizeof(REAL) == 4 ? 7 : 13 };
+static const REAL SFX(exp_coef)[14] = {(REAL)1.0,
+                                       (REAL)1.0,
+                                       (REAL)(1.0 / 2),
+                                       (REAL)(1.0 / 6),
+                                       (REAL)(1.0 / 24),
+                                       (REAL)(1.0 / 120),
+                                       (REAL)(1.0 / 720),
+                                       (REAL)(1.0 / 5040),
+                                       (REAL)(1.0 / 40320),
+                                       (REAL)(1.0 / 362880),
+                                       (REAL)(1.0 / 3628800),
+                                       (REAL)(1.0 / 39916800),
+                                       (REAL)(1.0 / 479001600),
+                                       (REAL)(1.0 / 6227020800.0)}; /* 1 / k! */
+/* t = x log2(e) + 1.5 2^mant rounds x log2(e) to the integer n in t's low bits */
+#define BP_EXP_SHIFTER (sizeof(REAL) == 4 ? (REAL)12582912.0 : (REAL)6755399441055744.0)
+static inline REAL SFX(exp_reduced)(REAL v, REAL *r, REAL *n, BP_UREAL *bits)
+{
+    enum { F32 = sizeof(REAL) == 4 };
+    const REAL ln2_hi = F32 ? (REAL)0.693359375 : (REAL)6.93147180369123816490e-01;
+    const REAL ln2_lo = F32 ? (REAL)-2.12194440e-4 : (REAL)1.90821492927058770002e-10;
+    REAL t = v * (REAL)1.44269504088896340736 + BP_EXP_SHIFTER, q;
+    int d;
+    memcpy(bits, &t, sizeof *bits);
+    t -= BP_EXP_SHIFTER;
+    *n = t;
+    *r = v - t * ln2_hi;
+    *r = *r - t * ln2_lo;
+    q = SFX(exp_coef)[SFX(EXP_DEG)];
+    for (d = SFX(EXP_DEG) - 1; d >= 1; --d) q = q * *r + SFX(exp_coef)[d];
+    return q;
+}
+
+/* x[i] = exp(x[i]) for a whole array, within about 1 ulp, as libm's. 2^n is built from
+ * its bits as 2^(n -+ S) * 2^(+-S), both normal numbers, so subnormal results get one
+ * rounding; overflow gives inf, exp(-inf) = 0, NaN stays NaN. Integer work is unsigned:
+ * no undefined behaviour whatever the input. */
 static void SFX(exp_array)(REAL *x, ptrdiff_t n)
 {
     enum { F32 = sizeof(REAL) == 4 };
-    static const REAL c[14] = {(REAL)1.0,
-                               (REAL)1.0,
-                               (REAL)(1.0 / 2),
-                               (REAL)(1.0 / 6),
-                               (REAL)(1.0 / 24),
-                               (REAL)(1.0 / 120),
-                               (REAL)(1.0 / 720),
-                               (REAL)(1.0 / 5040),
-                               (REAL)(1.0 / 40320),
-                               (REAL)(1.0 / 362880),
-                               (REAL)(1.0 / 3628800),
-                               (REAL)(1.0 / 39916800),
-                               (REAL)(1.0 / 479001600),
-                               (REAL)(1.0 / 6227020800.0)}; /* 1 / k! */
-    const int deg = F32 ? 7 : 13, mant = F32 ? 23 : 52, bias = F32 ? 127 : 1023, s = F32 ? 32 : 64;
+    const int mant = F32 ? 23 : 52, bias = F32 ? 127 : 1023, s = F32 ? 32 : 64;
     /* beyond these, e^x is 0 or inf in the type; n stays within [-1077, 1025] (float64)
      * or [-151, 129] (float32), so n -+ s keeps both factors normal */
     const REAL lo = F32 ? (REAL)-104 : (REAL)-746, hi = F32 ? (REAL)89 : (REAL)710;
-    /* t = x log2(e) + 1.5 2^mant rounds x log2(e) to the integer n in t's low bits */
-    const REAL shifter = F32 ? (REAL)12582912.0 : (REAL)6755399441055744.0;
-    const REAL ln2_hi = F32 ? (REAL)0.693359375 : (REAL)6.93147180369123816490e-01;
-    const REAL ln2_lo = F32 ? (REAL)-2.12194440e-4 : (REAL)1.90821492927058770002e-10;
     const REAL up = F32 ? (REAL)4294967296.0 : (REAL)18446744073709551616.0, down = 1 / up;
+    const REAL shifter = BP_EXP_SHIFTER;
     BP_UREAL shifter_bits;
     ptrdiff_t i;
-    int d;
     memcpy(&shifter_bits, &shifter, sizeof shifter_bits);
     for (i = 0; i < n; ++i) {
         const REAL x0 = x[i];
-        REAL v = x0 != x0 ? (REAL)0 : x0, t, r, p, scale;
+        REAL v = x0 != x0 ? (REAL)0 : x0, r, t, p, scale;
         BP_UREAL bits;
         int neg;
         v = v < lo ? lo : v > hi ? hi : v;
-        t = v * (REAL)1.44269504088896340736 + shifter;
-        memcpy(&bits, &t, sizeof bits);
-        neg = t < shifter;
-        t -= shifter; /* n, as a REAL */
-        r = v - t * ln2_hi;
-        r = r - t * ln2_lo;
-        p = c[deg];
-        for (d = deg - 1; d >= 0; --d) p = p * r + c[d];
+        p = SFX(exp_reduced)(v, &r, &t, &bits) * r + 1;
+        neg = t < 0;
         /* the exponent field of 2^(n + s) for n < 0, of 2^(n - s) otherwise */
         bits = (bits - shifter_bits + (BP_UREAL)(neg ? bias + s : bias - s)) << mant;
         memcpy(&scale, &bits, sizeof scale);
@@ -63,6 +78,51 @@ static void SFX(exp_array)(REAL *x, ptrdiff_t n)
         x[i] = x0 != x0 ? x0 : v;
     }
 }
+
+/* x[i] = tanh(x[i]) for a whole array, in a vector loop where libm's is a call per
+ * element. With e = exp(-2|x|) = 2^n e^r and m = e - 1 = 2^n (e^r - 1) + (2^n - 1) (e^r - 1
+ * straight from the polynomial, 2^n - 1 exact), tanh |x| = -m / (2 + m) near 0, where m
+ * keeps its precision, and 1 - 2e / (1 + e) from |x| = 0.55 on, where 2e / (1 + e) < 1/2
+ * and the subtraction loses nothing: one division either way, and results within 3 ulp
+ * of libm's, most of them equal (tests/test_kernels.py). x's sign bit is put back, so
+ * tanh(-0) = -0. Beyond |x| = 32 (float64; 16 in float32) tanh rounds to +-1, so -2|x|
+ * is clamped there and 2^n stays normal. NaN stays NaN. */
+static void SFX(tanh_array)(REAL *x, ptrdiff_t n)
+{
+    enum { F32 = sizeof(REAL) == 4 };
+    const int mant = F32 ? 23 : 52, bias = F32 ? 127 : 1023;
+    const REAL lo = F32 ? (REAL)-32 : (REAL)-64;
+    const REAL shifter = BP_EXP_SHIFTER;
+    const BP_UREAL sign = (BP_UREAL)1 << (8 * sizeof(REAL) - 1);
+    BP_UREAL shifter_bits;
+    ptrdiff_t i;
+    memcpy(&shifter_bits, &shifter, sizeof shifter_bits);
+    for (i = 0; i < n; ++i) {
+        const REAL x0 = x[i];
+        REAL v = x0 != x0 ? (REAL)0 : x0 < 0 ? 2 * x0 : -2 * x0, r, t, q, scale, z, y;
+        BP_UREAL bits, xbits;
+        int near0;
+        v = v < lo ? lo : v;
+        near0 = v > (REAL)-1.1;
+        q = SFX(exp_reduced)(v, &r, &t, &bits) * r;
+        bits = (bits - shifter_bits + (BP_UREAL)bias) << mant; /* 2^n, n <= 0 */
+        memcpy(&scale, &bits, sizeof scale);
+        if (near0) { /* m / (2 + m), negated below */
+            const REAL m = scale * q + (scale - 1);
+            z = m / (2 + m);
+        } else {
+            const REAL e = scale * (q + 1);
+            z = 2 * e / (1 + e);
+        }
+        y = near0 ? -z : 1 - z;
+        memcpy(&bits, &y, sizeof bits);
+        memcpy(&xbits, &x0, sizeof xbits);
+        bits = (bits & ~sign) | (xbits & sign); /* y >= 0 but for -0 */
+        memcpy(&y, &bits, sizeof y);
+        x[i] = x0 != x0 ? x0 : y;
+    }
+}
+#undef BP_EXP_SHIFTER
 
 /* the logistic function of a row, as scipy's expit computes it: from e = exp(-|z|),
  * 1 / (1 + e) for z >= 0 and e / (1 + e) below, so tiny outputs keep their precision */
@@ -161,7 +221,7 @@ static void SFX(activate)(int act, REAL *z, ptrdiff_t rows, ptrdiff_t cols, ptrd
             SFX(logistic_row)(r, cols);
             break;
         case BP_ACT_TANH:
-            for (j = 0; j < cols; ++j) r[j] = BP_TANH(r[j]);
+            SFX(tanh_array)(r, cols);
             break;
         case BP_ACT_RELU:
             for (j = 0; j < cols; ++j) r[j] = SFX(relu)(r[j]);

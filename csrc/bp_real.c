@@ -18,7 +18,6 @@
 #define REAL float
 #define SFX(name) BP_CAT3(name, _f32, BP_ISA_SUFFIX)
 #define BP_NR BP_NR_F32
-#define BP_TANH tanhf
 #define BP_SQRT sqrtf
 #define BP_EPS FLT_EPSILON
 #define BP_V(name) BP_V##name##_F32
@@ -31,7 +30,6 @@
 #undef REAL
 #undef SFX
 #undef BP_NR
-#undef BP_TANH
 #undef BP_SQRT
 #undef BP_EPS
 #undef BP_V
@@ -43,7 +41,6 @@
 #define REAL double
 #define SFX(name) BP_CAT3(name, _f64, BP_ISA_SUFFIX)
 #define BP_NR BP_NR_F64
-#define BP_TANH tanh
 #define BP_SQRT sqrt
 #define BP_EPS DBL_EPSILON
 #define BP_V(name) BP_V##name##_F64

@@ -431,3 +431,27 @@ def test_exponentials_are_within_an_ulp_or_two_over_the_whole_range(isa, dtype):
     for j in range(k):
         S += E[:, j]
     assert _ulps(P, E / S[:, None]).max() <= 4
+
+
+@pytest.mark.parametrize("isa", VARIANTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tanh_is_within_three_ulps_of_numpys(isa, dtype):
+    # Hidden tanh units use the core's vectorised tanh: through two identity layers
+    # (out = tanh(X) I exactly) it is compared with numpy's over both of its formulas
+    # (|x| below and above 0.55), tiny and subnormal inputs, and the clamp at 16 and 32.
+    w = 64
+    tiny = np.finfo(dtype).tiny
+    x = np.concatenate([
+        np.linspace(-40, 40, 40001),
+        np.geomspace(tiny / 4, 40, 8000),
+        -np.geomspace(tiny / 4, 40, 8000),
+        [0.0, 0.5499, 0.5501, 0.55, 9.0, 15.99, 16.01, 19.1, 31.99, 32.01, 1e30, -1e30],
+    ])
+    x = np.concatenate([x, np.zeros(-x.size % w)]).astype(dtype).reshape(-1, w)
+    eye = np.eye(w, dtype=dtype).ravel()
+    params = np.concatenate([eye, eye, np.zeros(2 * w, dtype=dtype)])  # W1, W2, b1, b2
+    out = np.empty_like(x)
+    _core.Network([w, w, w], "tanh", "identity", "squared_error", x.itemsize, 4096, 1,
+                  isa).predict(params, x, out)
+    assert _ulps(out, np.tanh(x)).max() <= 3
+    assert np.array_equal(np.sign(out), np.sign(x))
