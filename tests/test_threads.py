@@ -295,3 +295,32 @@ def test_children_predict_and_fit_after_a_threaded_fit(threaded_parent_model, me
     assert same, f"the {method} child predicted differently from the parent"
     assert n_iter == 2
     assert proc.exitcode == 0
+
+
+def test_lbfgs_runs_scipys_blas_on_one_thread(monkeypatch):
+    # SciPy's L-BFGS-B does its vector algebra through BLAS between the core's threaded
+    # evaluations; with BLAS on several threads the two runtimes' idle threads spin on
+    # each other's cores (a two-thread fit ran 5-8x slower than one). bpfast limits BLAS
+    # to one thread for the optimisation, and only for it.
+    from threadpoolctl import threadpool_info
+
+    import bpfast._base as base
+
+    def blas_threads():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    seen = []
+    minimize = base.scipy.optimize.minimize
+
+    def recording_minimize(fun, x0, **kwargs):
+        def recorded(theta):
+            seen.append(blas_threads())
+            return fun(theta)
+        return minimize(recorded, x0, **kwargs)
+
+    monkeypatch.setattr(base.scipy.optimize, "minimize", recording_minimize)
+    before = blas_threads()
+    X, y = np.random.default_rng(0).standard_normal((60, 4)), np.arange(60) % 3
+    MLPClassifier((5,), solver="lbfgs", max_iter=5, n_threads=2).fit(X, y)
+    assert seen and all(threads == [1] * len(threads) for threads in seen)
+    assert blas_threads() == before
