@@ -97,8 +97,26 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                     "`y` has classes not in `self.classes_`. "
                     f"`self.classes_` has {self.classes_}. 'y' has {classes}."
                 )
-        y = self._label_binarizer.transform(y).astype(bool)
-        return X, y
+        return X, self._indicator(y)
+
+    def _indicator(self, y):
+        """The label binarizer's indicator matrix of y, as bools.
+
+        Every label of y is a known class here. Integer labels of a multiclass
+        model are compared with ``classes_`` directly: ``LabelBinarizer.transform``
+        validates y again, about 0.8 ms a call, a third of a small ``partial_fit``.
+        """
+        lb = self._label_binarizer
+        if (
+            y.ndim == 1
+            and y.dtype.kind in "iu"
+            and lb.classes_.dtype.kind in "iu"
+            and lb.y_type_ == "multiclass"
+            and not lb.sparse_output
+            and (lb.neg_label, lb.pos_label) == (0, 1)
+        ):
+            return y[:, np.newaxis] == lb.classes_
+        return lb.transform(y).astype(bool)
 
     def predict(self, X):
         """Predict using the multi-layer perceptron classifier.

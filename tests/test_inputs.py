@@ -1130,3 +1130,29 @@ def test_ctrl_c_within_an_epoch(send, Est, solver):
     for out in _outputs(model, X[:100]):
         assert out.shape[0] == 100
     assert np.isfinite(_outputs(model, X[:100])[-1]).all()
+
+
+@pytest.mark.parametrize("classes, y_dtype", [
+    (np.arange(10), np.int64),                # the direct comparison
+    (np.array([3, 7, 11], np.int32), np.uint8),
+    (np.array([0, 1]), np.int64),             # binary: one column, through the binarizer
+    (np.array([-1.0, 0.0, 2.0]), np.float64),  # float labels: through the binarizer
+    (np.array(["a", "b", "c"]), str),          # string labels: through the binarizer
+])
+def test_partial_fit_indicator_matches_the_label_binarizer(classes, y_dtype):
+    # partial_fit turns y into the label binarizer's indicator matrix; integer labels of a
+    # multiclass model take a direct comparison, which must give the same matrix, for a
+    # batch holding every class or only some, in any order.
+    from sklearn.preprocessing import LabelBinarizer
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    est = MLPClassifier((4,), random_state=0)
+    est.partial_fit(X[:20], classes[np.arange(20) % len(classes)], classes=classes)
+    binarizer = LabelBinarizer().fit(classes)
+    for y in (rng.choice(classes, 40), classes[:1].repeat(40), classes[::-1].repeat(2)):
+        y = y.astype(y_dtype)
+        expected = binarizer.transform(y).astype(bool)
+        got = est._indicator(y)
+        assert got.dtype == bool and np.array_equal(got, expected)
+    est.partial_fit(X, rng.choice(classes, 40).astype(y_dtype))
