@@ -636,7 +636,7 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                       const REAL *b, ptrdiff_t brs, ptrdiff_t bcs,
                       int accumulate, REAL *c, ptrdiff_t ldc, const SFX(epilogue) *ep)
 {
-    const int nt = bp_threads_for(net, (double)m * (double)n * (double)k);
+    const int nt = bp_threads_for_product(net, (double)m, (double)n, (double)k);
     /* Row-major A is read in place while its rows are short: the micro-kernel's MR row
      * streams then share few cache sets. Long rows (deep products) are packed, which
      * pays for itself over the many strips of B that reuse each packed block. A read

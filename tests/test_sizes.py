@@ -155,14 +155,14 @@ _N_THREADS_CHILD = textwrap.dedent(
     import numpy as np
     from bpfast import MLPClassifier, _core
     warnings.simplefilter("ignore")
-    X = np.random.RandomState(0).randn(300, 64)
+    X = np.random.RandomState(0).randn(300, 256)
     for n_threads in map(int, sys.argv[2:]):
         try:
             if sys.argv[1] == "estimator":
-                # products of 256 x 64 x 128 multiply-adds: above the parallel threshold
+                # products of 200 x 256 x 128 multiply-adds: shared between threads
                 MLPClassifier((128,), n_threads=n_threads, max_iter=1).fit(X, np.arange(300) % 2)
             else:
-                net = _core.Network([64, 128, 1], "relu", "identity", "squared_error", 8, 300,
+                net = _core.Network([256, 128, 1], "relu", "identity", "squared_error", 8, 300,
                                     n_threads)
                 net.predict(np.zeros(net.n_params), X, np.empty((300, 1)))
             print("ran", flush=True)
