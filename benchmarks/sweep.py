@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from bench import median_call_time  # noqa: E402  (bench.py beside this file)
 
 ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 SOLVERS = ("adam", "sgd", "lbfgs")
+SETTLE_SECONDS = 0.3
 
 
 def problems():
@@ -45,6 +47,15 @@ def problems():
         ("classifier", X, y, bpfast.MLPClassifier, neural_network.MLPClassifier),
         ("regressor", Xr, yr, bpfast.MLPRegressor, neural_network.MLPRegressor),
     ]
+
+
+def settle() -> None:
+    """Wait for the previous fit's idle threads to stop spinning. OpenBLAS's (numpy's and
+    SciPy's, two libraries with a thread each) spin for about 2**28 cycles after a call:
+    bpfast's next fits on a 2-core machine shared the cores with them and ran at half
+    speed (tanh digits 30-46 ms a fit right after scikit-learn's L-BFGS, 21 ms after a
+    pause), which measured the previous case, not this one."""
+    time.sleep(SETTLE_SECONDS)
 
 
 def main(argv=None) -> int:
@@ -66,7 +77,9 @@ def main(argv=None) -> int:
         for name, X, y, ours, theirs in tasks:
             X = X.astype(dtype)
             y = y.astype(dtype) if name == "regressor" else y
+            settle()
             t_ours = median_call_time(lambda: ours(n_threads=nt, **params).fit(X, y), 3)
+            settle()
             t_theirs = median_call_time(lambda: theirs(**params).fit(X, y), 3)
             ratio = t_theirs / t_ours
             slower += ratio < 1
