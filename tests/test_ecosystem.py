@@ -469,8 +469,8 @@ def hang_guard():
 
 
 def _big_data():
-    """2000 x 64: with hidden (256, 256) every mini-batch product is well above
-    the C core's threshold for a parallel region, so n_threads=2 runs OpenMP."""
+    """2000 x 64: with hidden (256, 256) the second layer's mini-batch products
+    (200 x 256 x 256) are shared between threads, so n_threads=2 runs OpenMP."""
     rng = np.random.RandomState(0)
     X = rng.randn(2000, 64)
     y = (X[:, :8].sum(axis=1) > 0).astype(int)

@@ -150,7 +150,9 @@ def test_variants_agree_with_baseline(isa, dtype, rtol):
 @pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_bitwise_identical_for_any_thread_count(isa, dtype):
-    # Big enough that the products run in parallel (above the work threshold); the
+    # Big enough that the products run in parallel (bp_threads_for_product: all of the
+    # 700-row net's and the 2000-row net's 256-wide ones; that net's 2000 x 64 x 256 first
+    # layer does 50 multiply-adds per value, just over the rule's 48); the
     # second has layers wider than a B panel (NC) and deep enough to pack A, so threads
     # share packed panels of both operands across several KC and NC panels.
     for n, widths in [(2000, (64, 256, 256, 10)), (700, (600, 700, 10))]:
@@ -311,7 +313,8 @@ def test_forced_variant_from_environment(monkeypatch):
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
 def test_fit_bitwise_identical_for_n_threads(solver):
     # The promise at the estimator level: same random_state, any n_threads,
-    # bitwise the same weights. Products here are large enough to run in parallel.
+    # bitwise the same weights. The 600 x 256 x 128 products of the second layer run in
+    # parallel (the first layer's 600 x 64 x 256, 47 multiply-adds per value, do not).
     from bpfast import MLPClassifier
 
     rng = np.random.RandomState(0)

@@ -262,8 +262,8 @@ def threaded_parent_model():
     rng = np.random.RandomState(0)
     X = rng.randn(2000, 64)
     y = (X[:, 0] - X[:, 5] > 0).astype(int)
-    # n_threads=2 and products of 200 x 64 x 256 and more: the core's parallel
-    # regions run, so the parent holds a live OpenMP thread pool when it forks.
+    # n_threads=2 and the 200 x 256 x 256 products of the second layer: the core's
+    # parallel regions run, so the parent holds a live OpenMP thread pool when it forks.
     model = MLPClassifier(hidden_layer_sizes=(256, 256), n_threads=2, max_iter=2,
                           random_state=0).fit(X, y)
     return model, X[:300]

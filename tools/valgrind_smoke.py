@@ -159,9 +159,10 @@ def sparse_inputs():
 
 @case
 def threads_and_large_products():
-    # 256 x 64 x 128 multiply-adds per product: above the core's parallel threshold
+    # 256 x 256 x 128 multiply-adds per product, 64 per value read or written: shared
+    # between threads (bp_threads_for_product; with 64 features they would not be)
     rng = np.random.RandomState(0)
-    X = rng.randn(256, 64)
+    X = rng.randn(256, 256)
     y = (X[:, 0] > 0).astype(int)
     for dtype in (np.float64, np.float32):
         Xd = X.astype(dtype)
