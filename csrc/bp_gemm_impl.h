@@ -401,6 +401,20 @@ static BP_ALWAYS_INLINE void SFX(micro_kernel_body)(
 #endif
         for (i = 0; i < BP_MR; ++i)
             for (v = 0; v < NV; ++v) acc[i][v] = SFX(vzero)();
+#if BP_SHORT_MR > 0
+        if (mr <= BP_SHORT_MR && nv == NV) {
+            /* the last strip of a width that is no multiple of MR (100 = 16 x 6 + 4, a
+             * batch of 200 = 33 x 6 + 2): only its rows, rounded up to even, instead of
+             * MR rows of which the rest are discarded */
+            if (mr <= BP_SHORT_MR / 2) {
+                BP_KERNEL_ROWS(acc, BP_SHORT_MR / 2, NV)
+            } else {
+                BP_KERNEL_ROWS(acc, BP_SHORT_MR, NV)
+            }
+            BP_WRITE_BACK(acc)
+            return;
+        }
+#endif
         switch (nv) { /* one unrolled loop per width: an output layer of 10 runs 1 vector */
         case 1:
             BP_KERNEL_LOOP(1)

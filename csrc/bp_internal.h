@@ -151,6 +151,13 @@ typedef __m128d bp_vf64;
 #else
 #define BP_TALL_NV 0
 #endif
+/* A strip of at most BP_SHORT_MR rows (and whole-width B) runs only that many rows of
+ * the tile (0: always MR) */
+#if defined(BP_VECTORS) && BP_MR == 6
+#define BP_SHORT_MR 4
+#else
+#define BP_SHORT_MR 0
+#endif
 
 /* The micro-kernel's loop over depth, two depths per pass (fewer loop branches in the
  * short products of small layers); no effect on results. */

@@ -216,14 +216,15 @@ def test_predictions_bitwise_identical_for_any_thread_count_and_block(isa, dtype
     "hidden_act, out_act",
     [("relu", "softmax"), ("tanh", "logistic"), ("logistic", "identity"), ("identity", "softmax")],
 )
-@pytest.mark.parametrize("widths", [(13, 37, 29, 5), (13, 37, 3), (600, 8, 3)])
+@pytest.mark.parametrize("widths", [(13, 37, 29, 5), (13, 40, 10), (13, 37, 3), (600, 8, 3)])
 def test_transposed_prediction_gives_the_row_major_bits(isa, dtype, hidden_act, out_act, widths):
     # A small network's dense blocks are forwarded transposed (the block's rows along
     # the vectors, the bias added by rows, softmax down the columns); blocks of at most
     # four rows take the row-major small product. Both must give the same bits for every
     # activation; for blocks whose last strip of rows (4-64 wide, by variant and dtype)
     # is whole, partial, or one or two rows; for a 37-wide layer (a partial strip of
-    # weights), a 5-wide output, a 3-wide one (the small product, by rows), and 600
+    # weights), 40 and 10 (a last strip of four of six rows, computed as four), a 5-wide
+    # output, a 3-wide one (the small product, by rows), and 600
     # inputs (two panels of depth) with blocks of up to 1100 rows (several panels of B).
     rng = np.random.RandomState(11)
     widths = list(widths)
