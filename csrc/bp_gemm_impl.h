@@ -25,8 +25,8 @@
  * while it is hot, after its last KC panel, instead of in extra passes over C.
  */
 
-/* What to do with a finished tile of C: c = f(c + bias), then c *= f'(a); and two hints
- * for the product that computes it (ahead, b_in_place) */
+/* What to do with a finished tile of C: c = f(c + bias), then c *= f'(a); two hints for
+ * the product that computes it (ahead, b_in_place); and a check of B on the way */
 typedef struct {
     const REAL *bias;   /* (n) added to every row, or NULL */
     int bias_by_row;    /* the bias is (m) instead, one value per row: a product computed
@@ -38,7 +38,38 @@ typedef struct {
     const char *ahead;  /* [ahead, ahead_end): memory the caller reads next, or NULL: */
     const char *ahead_end; /* fetched into L2 while the product runs (gemm_blocks) */
     int b_in_place;     /* read a row-major B in place whatever its size (see gemm) */
+    int *b_nonfinite;   /* set to 1 when B holds NaN or infinity (or NULL: not checked):
+                         * prediction's check of its input, made while packing it */
 } SFX(epilogue);
+
+/* Whether x is NaN or infinite: its exponent bits all ones. Tested on the bits, so that
+ * no floating-point flag a build may add (finite-math, fast-math) can fold it away. */
+#define BP_EXPO_BITS                                                                    \
+    ((((BP_UREAL)1 << (sizeof(REAL) == 4 ? 8 : 11)) - 1) << (sizeof(REAL) == 4 ? 23 : 52))
+static inline int SFX(not_finite)(REAL x)
+{
+    BP_UREAL u;
+    memcpy(&u, &x, sizeof u);
+    return (u & BP_EXPO_BITS) == BP_EXPO_BITS;
+}
+
+/* 1 when every one of x[0..n) is finite (a branch-free loop the compiler vectorises) */
+static int SFX(all_finite)(const REAL *x, ptrdiff_t n)
+{
+    int bad = 0;
+    ptrdiff_t i;
+    for (i = 0; i < n; ++i) bad |= SFX(not_finite)(x[i]);
+    return !bad;
+}
+
+/* records a NaN or infinity that one of the threads packing B found */
+static void SFX(report_nonfinite)(int *flag)
+{
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+    *flag = 1;
+}
 
 /* Whether a KC-deep panel of a matrix whose rows (along the depth) are ld values apart
  * spans at most BP_DIRECT_BYTES: small enough to read in place instead of packing */
@@ -203,12 +234,18 @@ static inline SFX(vec) SFX(vrelu)(SFX(vec) z) { return BP_V(RELU)(z); }
             t[i + (s)] = BP_ILV(r[i], r[i + (s)], s, 1);                                \
         }                                                                               \
     for (i = 0; i < BP_TLANES; ++i) r[i] = t[i];
-/* dst[i][k] = src[k][i] for i, k < LANES (rows ld and ldd apart) */
-static inline void SFX(transpose_block)(const REAL *src, ptrdiff_t ld, REAL *dst, ptrdiff_t ldd)
+/* dst[i][k] = src[k][i] for i, k < LANES (rows ld and ldd apart); with bad, the lanes
+ * of *bad are set where a value is NaN or infinite (not_finite, a vector at a time) */
+static inline void SFX(transpose_block)(const REAL *src, ptrdiff_t ld, REAL *dst, ptrdiff_t ldd,
+                                        SFX(ivec) *bad)
 {
     SFX(vec) r[BP_TLANES], t[BP_TLANES];
     int i;
     for (i = 0; i < BP_TLANES; ++i) r[i] = SFX(vload)(src + i * ld);
+    if (bad != NULL) {
+        const SFX(ivec) expo = (SFX(ivec)){0} + (BP_IREAL)BP_EXPO_BITS;
+        for (i = 0; i < BP_TLANES; ++i) *bad |= ((SFX(ivec))r[i] & expo) == expo;
+    }
     BP_TRANSPOSE_ROUND(1)
 #if BP_TLANES > 2
     BP_TRANSPOSE_ROUND(2)
@@ -227,26 +264,38 @@ static inline void SFX(transpose_block)(const REAL *src, ptrdiff_t ld, REAL *dst
  * for B read down its columns (bcs != 1), where each strip's columns are contiguous.
  * With lane shuffles, the whole square blocks of a B whose columns are contiguous
  * (brs == 1: a transposed weight matrix, a block of prediction's input) are transposed
- * in registers (about twice the speed of the element copy), the rest copied. */
+ * in registers (about twice the speed of the element copy), the rest copied. With
+ * nonfinite, the strip's values are checked as they are read, *nonfinite set to 1 when
+ * one is NaN or infinite (a second pass over a prediction block's input cost about 2%
+ * of the digits model's prediction). */
 static void SFX(pack_b_strip)(ptrdiff_t s, ptrdiff_t kc, ptrdiff_t nc, const REAL *b,
-                              ptrdiff_t brs, ptrdiff_t bcs, REAL *BP_RESTRICT pb)
+                              ptrdiff_t brs, ptrdiff_t bcs, REAL *BP_RESTRICT pb,
+                              int *nonfinite)
 {
     ptrdiff_t j0 = s * BP_NR, nr = nc - j0 < BP_NR ? nc - j0 : BP_NR, p, j;
     ptrdiff_t pv = 0, jv = 0; /* depth and columns done by whole blocks */
     REAL *dst = pb + s * BP_NR * kc;
     const REAL *src = b + j0 * bcs;
+    int bad = 0;
 #if defined(BP_VECTOR_EXT) && defined(BP_SHUFFLES)
     if (brs == 1) {
+        SFX(ivec) bad_lanes = {0};
         pv = kc / BP_TLANES * BP_TLANES;
         jv = nr / BP_TLANES * BP_TLANES;
         for (j = 0; j < jv; j += BP_TLANES)
             for (p = 0; p < pv; p += BP_TLANES)
-                SFX(transpose_block)(src + j * bcs + p, bcs, dst + p * BP_NR + j, BP_NR);
+                SFX(transpose_block)(src + j * bcs + p, bcs, dst + p * BP_NR + j, BP_NR,
+                                     nonfinite != NULL ? &bad_lanes : NULL);
+        for (j = 0; j < BP_TLANES; ++j) bad |= bad_lanes[j] != 0;
     }
 #endif
     for (p = 0; p < kc; ++p)
         for (j = p < pv ? jv : 0; j < BP_NR; ++j)
             dst[p * BP_NR + j] = j < nr ? src[p * brs + j * bcs] : (REAL)0;
+    if (nonfinite == NULL) return;
+    for (p = 0; p < kc; ++p) /* the values the element copy read */
+        for (j = p < pv ? jv : 0; j < nr; ++j) bad |= SFX(not_finite)(src[p * brs + j * bcs]);
+    if (bad) SFX(report_nonfinite)(nonfinite);
 }
 
 #ifdef BP_VECTORS
@@ -599,7 +648,8 @@ static void SFX(gemm_blocks)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdif
 #pragma omp for schedule(static)
 #endif
                 for (s = 0; s < n_jr; ++s)
-                    SFX(pack_b_strip)(s, kc, nc, b + pc * brs + jc * bcs, brs, bcs, pb);
+                    SFX(pack_b_strip)(s, kc, nc, b + pc * brs + jc * bcs, brs, bcs, pb,
+                                      ep != NULL ? ep->b_nonfinite : NULL);
             }
             /* work item = one MC-row block of A against one NR strip of B */
 #ifdef _OPENMP
@@ -669,6 +719,11 @@ static void SFX(gemm)(const bp_net *net, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
         bcs == 1 && (SFX(panel_in_place)(k, brs) || (ep != NULL && ep->b_in_place));
 
     if (m <= 0 || n <= 0) return;
+    if (ep != NULL && ep->b_nonfinite != NULL && bcs == 1) { /* B not packed by strips */
+        ptrdiff_t p;
+        for (p = 0; p < k; ++p)
+            if (!SFX(all_finite)(b + p * brs, n)) SFX(report_nonfinite)(ep->b_nonfinite);
+    }
     if (k <= 0) {
         ptrdiff_t i, j;
         if (!accumulate)
