@@ -57,8 +57,8 @@ n_threads : int or None, default=None
     OpenMP threads for the C core (bpfast only). None uses what OpenMP would
     use by default, so ``OMP_NUM_THREADS`` and threadpoolctl limits apply.
     Products too small to share, or with too few multiply-adds per value
-    they touch, run on one thread; results are bitwise identical for any
-    thread count.
+    they touch and under 16 million in all, run on one thread; results are
+    bitwise identical for any thread count.
 progress : bool, default=False
     Show a progress bar during ``fit`` and ``partial_fit`` (bpfast only): the
     epoch (L-BFGS iteration) of ``max_iter``, the loss, the elapsed and the

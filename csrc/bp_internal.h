@@ -274,19 +274,23 @@ static inline int bp_threads_for(const bp_net *net, double work)
 }
 
 /* Threads for an m x n x k product: shared when it is large enough (bp_threads_for) and
- * does enough multiply-adds per value it reads or writes. Sharing moves the product's
- * operands and result between the cores' caches (the other thread's rows of C are read
- * by the next step, which runs on one thread or splits differently), and across a
- * virtual machine's cores that can cost more than the halved arithmetic saves: the
- * digits products (200 x 64 x 100, 32 per value) ran 0.63x as fast on two threads as on
- * one while the host kept the two vCPUs far apart, the 60000 x 784 fit's (51 and 77 per
- * value) as fast or faster. */
+ * does enough multiply-adds per value it reads or writes, or is large in any case. Sharing
+ * moves the product's operands and result between the cores' caches (the other thread's
+ * rows of C are read by the next step, which runs on one thread or splits differently),
+ * and across a virtual machine's cores that can cost more than the halved arithmetic
+ * saves: the digits products (200 x 64 x 100, 32 per value) ran 0.63x as fast on two
+ * threads as on one while the host kept the two vCPUs far apart, the 60000 x 784 fit's
+ * (51 and 77 per value) as fast or faster. A product of BP_PAR_ALWAYS_WORK multiply-adds
+ * or more is shared whatever its shape: a thin one (the GEMM-bound fit's 10-wide output
+ * layer, 2048 x 2048 x 10, 9.9 per value) streams megabytes, which one thread does while
+ * the other waits (that fit 1.02x on two threads, three alternating runs 0.99-1.04x). */
 #define BP_PAR_MIN_INTENSITY 48.0
+#define BP_PAR_ALWAYS_WORK 16777216.0
 static inline int bp_threads_for_product(const bp_net *net, double m, double n, double k)
 {
-    const double values = m * n + n * k + m * k;
-    return values > 0 && m * n * k >= BP_PAR_MIN_INTENSITY * values
-               ? bp_threads_for(net, m * n * k)
+    const double values = m * n + n * k + m * k, work = m * n * k;
+    return values > 0 && (work >= BP_PAR_MIN_INTENSITY * values || work >= BP_PAR_ALWAYS_WORK)
+               ? bp_threads_for(net, work)
                : 1;
 }
 

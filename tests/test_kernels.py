@@ -154,8 +154,10 @@ def test_bitwise_identical_for_any_thread_count(isa, dtype):
     # 700-row net's and the 2000-row net's 256-wide ones; that net's 2000 x 64 x 256 first
     # layer does 50 multiply-adds per value, just over the rule's 48); the
     # second has layers wider than a B panel (NC) and deep enough to pack A, so threads
-    # share packed panels of both operands across several KC and NC panels.
-    for n, widths in [(2000, (64, 256, 256, 10)), (700, (600, 700, 10))]:
+    # share packed panels of both operands across several KC and NC panels. The third's
+    # output layer is thin (2048 x 1024 x 10, 9.6 per value) but over the 16 M
+    # multiply-adds from which any product is shared.
+    for n, widths in [(2000, (64, 256, 256, 10)), (700, (600, 700, 10)), (2048, (16, 1024, 10))]:
         problem = _deep_problem(dtype, n=n, widths=widths)
         loss1, grad1 = _loss_grad(*problem, isa=isa, n_threads=1, max_rows=n)
         for threads in (2, 3, 8):
