@@ -66,9 +66,9 @@ static int SFX(all_finite)(const REAL *x, ptrdiff_t n)
 static void SFX(report_nonfinite)(int *flag)
 {
 #ifdef _OPENMP
-#pragma omp atomic write
+#pragma omp atomic /* OpenMP 2.0's form (MSVC has no atomic write) */
 #endif
-    *flag = 1;
+    *flag |= 1;
 }
 
 /* Whether a KC-deep panel of a matrix whose rows (along the depth) are ld values apart

@@ -499,8 +499,8 @@ static ptrdiff_t SFX(predict_block_rows)(const bp_net *net, ptrdiff_t unit)
  * place, and a packed panel of the input (B) holds at most min(width, KC) x NC values,
  * within the net's packing buffer, which is sized for min(width, NC) + NR columns of KC
  * (NC == KC).
- * The input is checked for NaN and infinity as it is packed: returns 0 (out left alone)
- * when it holds one. */
+ * The input is checked for NaN and infinity as it is packed (or, read in place, before
+ * the first product): returns 0 (out left alone) when it holds one. */
 static int SFX(forward_transposed)(bp_net *net, const REAL *params, const REAL *x,
                                    ptrdiff_t nb, REAL *out, const REAL *ahead,
                                    ptrdiff_t ahead_n)

@@ -247,13 +247,13 @@ def test_transposed_prediction_gives_the_row_major_bits(isa, dtype, hidden_act, 
 
 @pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("widths", [(16, 64, 32, 10), (1, 8, 3), (16, 3, 5), (600, 8, 3)])
+@pytest.mark.parametrize("widths", [(16, 64, 32, 10), (13, 64, 10), (1, 8, 3), (16, 3, 5), (600, 8, 3)])
 def test_prediction_reports_nan_or_infinity_in_any_block(isa, dtype, widths):
     # Prediction checks each dense block as it reads it: a NaN or infinity anywhere
     # (first row, a middle block, the last element) is reported whatever the thread
     # count and block size, and the largest finite values are not. Blocks forwarded
     # transposed are checked as the first product packs them: by whole square blocks and
-    # by elements (16 inputs), for a first layer of at most four units (3) and over two
+    # by elements (16 inputs; 13, past the last whole block in interior rows), for a first layer of at most four units (3) and over two
     # panels of depth (600); a single input is read in place, unpacked, and checked so.
     widths, X, _, params, _ = _deep_problem(dtype, n=2500, widths=widths)
     d, k = widths[0], widths[-1]
@@ -270,7 +270,7 @@ def test_prediction_reports_nan_or_infinity_in_any_block(isa, dtype, widths):
     for n_threads, max_rows in [(1, 4096), (3, 4096), (1, 120), (3, 7)]:
         predict(huge, n_threads, max_rows)
         for value in (np.nan, np.inf, -np.inf):
-            for row, col in [(0, 0), (1234, 7 % d), (2499, d - 1)]:
+            for row, col in [(0, 0), (1234, 7 % d), (1300, d - 1), (2499, d - 1)]:
                 bad = X.copy()
                 bad[row, col] = value
                 with pytest.raises(NonFiniteInputError, match="NaN or infinity"):
