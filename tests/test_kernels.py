@@ -253,8 +253,9 @@ def test_prediction_reports_nan_or_infinity_in_any_block(isa, dtype, widths):
     # (first row, a middle block, the last element) is reported whatever the thread
     # count and block size, and the largest finite values are not. Blocks forwarded
     # transposed are checked as the first product packs them: by whole square blocks and
-    # by elements (16 inputs; 13, past the last whole block in interior rows), for a first layer of at most four units (3) and over two
-    # panels of depth (600); a single input is read in place, unpacked, and checked so.
+    # by elements (16 inputs; 13, past the last whole block in interior rows), for a
+    # first layer of at most four units (3) and over two panels of depth (600); a
+    # single input is read in place, unpacked, and checked so.
     widths, X, _, params, _ = _deep_problem(dtype, n=2500, widths=widths)
     d, k = widths[0], widths[-1]
 
