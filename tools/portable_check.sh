@@ -26,6 +26,11 @@ n=0
 for cc in gcc clang; do
     command -v "$cc" > /dev/null || continue
     for omp in "" "-fopenmp"; do
+        # a compiler without OpenMP headers (clang without libomp-dev) checks the rest
+        if [[ -n "$omp" ]] && ! echo '#include <omp.h>' | "$cc" $omp -E -x c - > /dev/null 2>&1; then
+            say "$cc: no OpenMP headers, skipping its -fopenmp builds"
+            continue
+        fi
         for kernel in "" "-DBP_FORCE_INTRINSICS"; do
             [[ -z "$kernel" || "$(uname -m)" == x86_64 ]] || continue
             for variant in "${variants[@]}"; do
