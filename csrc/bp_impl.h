@@ -491,8 +491,8 @@ static ptrdiff_t SFX(predict_block_rows)(const bp_net *net, ptrdiff_t unit)
  * are kept as Z^T (widths[l] x nb, row stride nb) = W^T A^T, the bias added by rows, so
  * that the block's rows run along the vectors. A narrow layer (an output of 10, say)
  * then fills the tiles' lanes where forward() computes 16 of them for 10 columns, and a
- * width that is no multiple of MR wastes a few rows of one tile instead of running a
- * narrow strip. The input is packed transposed once per block; the output is written
+ * width that is no multiple of MR ends in a short strip of rows (BP_SHORT_MR) instead of
+ * a narrow strip of columns. The input is packed transposed once per block; the output is written
  * back to out (nb x its width) through output_transposed(). Each element is the same sum
  * in the same order as in forward(), so the results are bitwise the same.
  * Only for networks that predict_transposed() accepts: W (A here) is then always read in
@@ -547,9 +547,9 @@ static int SFX(predict_transposed)(const bp_net *net)
  * row-major path then takes its small product). Returns 0 (and leaves out alone) when a dense
  * block holds NaN or infinity: checked by forward_transposed() as it packs the block, or
  * here, where the block is read into cache for its first product anyway. The dense rows
- * from next on (the block this thread forwards
- * next) are fetched from memory during the first product, instead of in a stall at the
- * next block's check (10000 rows of the digits model on one thread: about 1.05x). */
+ * from next on (the block this thread forwards next) are fetched from memory during the
+ * first product, instead of in a stall when that block is packed (10000 rows of the digits
+ * model on one thread: about 1.05x). */
 static int SFX(predict_block)(bp_net *net, const REAL *params, const bp_matrix *X,
                               ptrdiff_t start, ptrdiff_t nb, ptrdiff_t next, int transposed,
                               REAL *out)

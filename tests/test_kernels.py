@@ -279,6 +279,24 @@ def test_prediction_reports_nan_or_infinity_in_any_block(isa, dtype, widths):
 
 
 @pytest.mark.parametrize("isa", VARIANTS)
+@pytest.mark.parametrize("rows", [192, 256, 448])
+def test_prediction_reports_nan_found_inside_a_shared_product(isa, rows):
+    # A 128-128-10 float32 model predicts these rows as one block whose first product is
+    # shared by two threads, each packing (and checking) some strips of the block: a NaN
+    # in any strip is reported, whichever thread packed it.
+    dtype = np.float32
+    widths, X, _, params, _ = _deep_problem(dtype, n=rows, widths=(128, 128, 10))
+    net = _core.Network(widths, "relu", "softmax", "log_loss", 4, 4096, 2, isa)
+    out = np.empty((rows, 10), dtype=dtype)
+    net.predict(params, core_matrix(X, dtype), out)
+    for row, col in [(0, 0), (rows // 2, 77), (rows - 1, 127)]:
+        bad = X.copy()
+        bad[row, col] = np.nan
+        with pytest.raises(NonFiniteInputError, match="NaN or infinity"):
+            net.predict(params, core_matrix(bad, dtype), out)
+
+
+@pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_relu_in_the_products_epilogue_keeps_nan_like_numpy(isa, dtype):
     # ReLU is applied to whole tiles in the micro-kernel's registers: max(z, 0) must
