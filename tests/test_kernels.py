@@ -335,6 +335,23 @@ def test_forced_variant_from_environment(monkeypatch):
     monkeypatch.setenv("BPFAST_ISA", "no-such-isa")
     with pytest.raises(ValueError, match="BPFAST_ISA"):
         kernel_variant()
+    monkeypatch.delenv("BPFAST_ISA")
+    assert kernel_variant() == _core.best_isa()
+
+
+def test_prediction_follows_the_environment_between_calls(monkeypatch):
+    # The variant is looked up on every call (through the C runtime's environment,
+    # which os.environ updates), so a change between two calls takes effect.
+    from bpfast import MLPClassifier
+
+    X = np.random.default_rng(0).standard_normal((40, 5))
+    model = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5).fit(X, np.arange(40) % 3)
+    seen = set()
+    for isa in VARIANTS + ["auto"]:
+        monkeypatch.setenv("BPFAST_ISA", isa)
+        model.predict_proba(X[:1])
+        seen |= {key[-1] for key in model._predict_nets}
+    assert seen == set(VARIANTS)
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
