@@ -51,6 +51,8 @@ def core_matrix(X, dtype):
     duplicate entries are summed, as scipy sums them. The caller's object is
     never modified.
     """
+    if type(X) is np.ndarray:   # the common case, without scipy's abc checks
+        return np.ascontiguousarray(X, dtype=dtype)
     if sp.issparse(X):
         X = X.tocsr()
         indptr = np.ascontiguousarray(X.indptr, dtype=np.int64)

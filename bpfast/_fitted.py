@@ -47,7 +47,8 @@ def weights_dtype(arrays: list[np.ndarray]) -> np.dtype:
 
 def weight_layer_units(estimator) -> list[int]:
     """Layer widths, inputs to outputs, as the estimator's ``coefs_`` give them."""
-    return [estimator.coefs_[0].shape[0], *(c.shape[1] for c in estimator.coefs_)]
+    coefs = estimator.coefs_
+    return [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
 
 
 def best_is_current(estimator) -> bool:
