@@ -1,5 +1,6 @@
-/* The core's float32 FMA peak, measured: 24 independent chains of vector FMAs per
- * thread (enough to cover the FMA latency on two pipes), on 1 and on 2 threads, several
+/* The core's float32 FMA peak, measured: 24 (AVX-512) or 12 (AVX2) independent chains
+ * of vector FMAs a thread (enough to cover the FMA latency on two pipes), on 1 and on 2
+ * threads, several
  * rounds alternating, median GFLOP/s of each. The floor for any product on this machine
  * is its flops divided by this figure; the two-thread figure over the one-thread figure
  * is how far two threads can scale here at all.
@@ -20,6 +21,7 @@ typedef __m512 vec;
 #define VADD _mm512_add_ps
 #define VSUM(v) _mm512_reduce_add_ps(v)
 #define LANES 16
+#define CHAINS 24
 #define ISA "AVX-512"
 #else
 typedef __m256 vec;
@@ -27,6 +29,7 @@ typedef __m256 vec;
 #define VFMA _mm256_fmadd_ps
 #define VADD _mm256_add_ps
 #define LANES 8
+#define CHAINS 12
 #define ISA "AVX2+FMA"
 static float VSUM(__m256 v)
 {
@@ -39,34 +42,43 @@ static float VSUM(__m256 v)
 }
 #endif
 
-#define CHAINS 24 /* the c0..c23 below */
 #define ITERS 100000000L
 
 /* one thread's chains, each a register (written out: compilers keep an array of
- * vectors in memory); returns a value that depends on every chain */
+ * vectors in memory); returns a value that depends on every chain. AVX-512 has 32
+ * vector registers, so 24 chains; AVX2 has 16, so 12 (still above latency x pipes). */
+#define STEP12(c) \
+    c##0 = VFMA(c##0, a, b); c##1 = VFMA(c##1, a, b); c##2 = VFMA(c##2, a, b); \
+    c##3 = VFMA(c##3, a, b); c##4 = VFMA(c##4, a, b); c##5 = VFMA(c##5, a, b); \
+    c##6 = VFMA(c##6, a, b); c##7 = VFMA(c##7, a, b); c##8 = VFMA(c##8, a, b); \
+    c##9 = VFMA(c##9, a, b); c##10 = VFMA(c##10, a, b); c##11 = VFMA(c##11, a, b)
+#define INIT12(c, x)                                                                   \
+    vec c##0 = VSET1(x), c##1 = VADD(c##0, b), c##2 = VADD(c##1, b), c##3 = VADD(c##2, b); \
+    vec c##4 = VADD(c##3, b), c##5 = VADD(c##4, b), c##6 = VADD(c##5, b);                 \
+    vec c##7 = VADD(c##6, b), c##8 = VADD(c##7, b), c##9 = VADD(c##8, b);                 \
+    vec c##10 = VADD(c##9, b), c##11 = VADD(c##10, b)
+#define SUM12(c)                                                                       \
+    VADD(VADD(VADD(VADD(c##0, c##1), VADD(c##2, c##3)), VADD(VADD(c##4, c##5), c##6)),   \
+         VADD(VADD(VADD(c##7, c##8), VADD(c##9, c##10)), c##11))
+
 static float chains(float seed)
 {
     const vec a = VSET1(0.9999999f), b = VSET1(1e-7f);
-    vec c0 = VSET1(seed), c1 = VADD(c0, b), c2 = VADD(c1, b), c3 = VADD(c2, b);
-    vec c4 = VADD(c3, b), c5 = VADD(c4, b), c6 = VADD(c5, b), c7 = VADD(c6, b);
-    vec c8 = VADD(c7, b), c9 = VADD(c8, b), c10 = VADD(c9, b), c11 = VADD(c10, b);
-    vec c12 = VADD(c11, b), c13 = VADD(c12, b), c14 = VADD(c13, b), c15 = VADD(c14, b);
-    vec c16 = VADD(c15, b), c17 = VADD(c16, b), c18 = VADD(c17, b), c19 = VADD(c18, b);
-    vec c20 = VADD(c19, b), c21 = VADD(c20, b), c22 = VADD(c21, b), c23 = VADD(c22, b);
     long it;
+    INIT12(p, seed);
+#if CHAINS == 24
+    INIT12(q, seed + 1.0f);
     for (it = 0; it < ITERS; ++it) {
-        c0 = VFMA(c0, a, b); c1 = VFMA(c1, a, b); c2 = VFMA(c2, a, b); c3 = VFMA(c3, a, b);
-        c4 = VFMA(c4, a, b); c5 = VFMA(c5, a, b); c6 = VFMA(c6, a, b); c7 = VFMA(c7, a, b);
-        c8 = VFMA(c8, a, b); c9 = VFMA(c9, a, b); c10 = VFMA(c10, a, b); c11 = VFMA(c11, a, b);
-        c12 = VFMA(c12, a, b); c13 = VFMA(c13, a, b); c14 = VFMA(c14, a, b);
-        c15 = VFMA(c15, a, b); c16 = VFMA(c16, a, b); c17 = VFMA(c17, a, b);
-        c18 = VFMA(c18, a, b); c19 = VFMA(c19, a, b); c20 = VFMA(c20, a, b);
-        c21 = VFMA(c21, a, b); c22 = VFMA(c22, a, b); c23 = VFMA(c23, a, b);
+        STEP12(p);
+        STEP12(q);
     }
-    c0 = VADD(VADD(VADD(c0, c1), VADD(c2, c3)), VADD(VADD(c4, c5), VADD(c6, c7)));
-    c8 = VADD(VADD(VADD(c8, c9), VADD(c10, c11)), VADD(VADD(c12, c13), VADD(c14, c15)));
-    c16 = VADD(VADD(VADD(c16, c17), VADD(c18, c19)), VADD(VADD(c20, c21), VADD(c22, c23)));
-    return VSUM(VADD(VADD(c0, c8), c16));
+    return VSUM(VADD(SUM12(p), SUM12(q)));
+#else
+    for (it = 0; it < ITERS; ++it) {
+        STEP12(p);
+    }
+    return VSUM(SUM12(p));
+#endif
 }
 
 static double gflops(int threads, float *sink)

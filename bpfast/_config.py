@@ -12,27 +12,16 @@ from ._version import __version__
 
 ISA_ENV = "BPFAST_ISA"
 
-_forked = False
-
-
-def _note_fork() -> None:
-    global _forked
-    _forked = True
-
-
-# Every child of os.fork runs this, and so does a child forked from C that goes
-# on to run Python (PyOS_AfterFork_Child runs the same hooks). Windows has no fork.
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_note_fork)
-
 
 def forked_child() -> bool:
     """True in a process forked from the one that imported bpfast.
 
-    A flag set in the child, not a comparison of process ids: a one-row predict
-    asks every time, and os.getpid is a system call.
+    A flag the C library sets in the child of any fork() (pthread_atfork), not a
+    comparison of process ids: a one-row predict asks every time, and os.getpid
+    is a system call. Python's os.register_at_fork would miss a fork made from C
+    (a prefork server's workers).
     """
-    return _forked
+    return _core.forked()
 
 
 def kernel_variant() -> str:
@@ -48,7 +37,9 @@ def kernel_variant() -> str:
         return _variants[raw]
     except KeyError:
         pass
-    name = "auto" if raw is None else os.fsdecode(raw).strip().lower() or "auto"
+    # The variants' names are ASCII; anything else (in whatever encoding the C
+    # runtime holds it) becomes U+FFFD and is refused below.
+    name = "auto" if raw is None else raw.decode("ascii", "replace").strip().lower() or "auto"
     if name == "auto":
         name = _core.best_isa()
     elif not _core.isa_available(name):

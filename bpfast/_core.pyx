@@ -95,6 +95,34 @@ cdef double _CHUNK_SECONDS = 0.05
 cdef double _GUESS_RATE = 2.0e9
 
 
+cdef extern from *:
+    """
+    /* Set in the child of every fork() of this process, by the C library itself
+     * (pthread_atfork): os.fork, multiprocessing, and servers that fork from C
+     * without running Python's fork hooks alike. Windows has no fork. */
+    #if defined(_WIN32)
+    static int bpfast_forked = 0;
+    static int bpfast_watch_forks(void) { return 0; }
+    #else
+    #include <pthread.h>
+    static volatile int bpfast_forked = 0;
+    static void bpfast_note_fork(void) { bpfast_forked = 1; }
+    static int bpfast_watch_forks(void) { return pthread_atfork(NULL, NULL, bpfast_note_fork); }
+    #endif
+    """
+    int bpfast_forked
+    int bpfast_watch_forks()
+
+
+if bpfast_watch_forks() != 0:
+    raise ImportError("bpfast: pthread_atfork failed (out of memory)")
+
+
+def forked():
+    """True in a process forked (by any fork()) from the one that imported bpfast."""
+    return bpfast_forked != 0
+
+
 def environ_value(const char *name):
     """The environment variable `name` (bytes) as the C runtime holds it, as bytes, or
     None when unset. os.environ's changes reach it (they go through putenv); a lookup

@@ -513,6 +513,28 @@ def _check_child_results(results, seeds):
         assert_array_equal(proba, expected)  # same numbers as the threaded parent
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_fork_from_c_is_seen_as_a_forked_child(hang_guard):
+    # A prefork server (uWSGI, say) forks with libc's fork(), which runs none of
+    # Python's os.register_at_fork hooks; the child must still run single-threaded.
+    from bpfast import _config
+
+    assert not _config.forked_child()
+    read, write = os.pipe()
+    pid = ctypes.CDLL(None).fork()
+    if pid == 0:   # the child: report and leave at once, running nothing else
+        os.write(write, b"1" if _config.forked_child() else b"0")
+        os._exit(0)
+    os.close(write)
+    try:
+        assert os.read(read, 1) == b"1"
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+    assert not _config.forked_child()
+
+
 @pytest.mark.skipif(
     "fork" not in multiprocessing.get_all_start_methods(), reason="no fork on this platform"
 )
