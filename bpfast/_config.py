@@ -11,6 +11,7 @@ from ._version import __version__
 
 
 ISA_ENV = "BPFAST_ISA"
+_ISA_ENV_BYTES = os.fsencode(ISA_ENV)   # as the C runtime's getenv takes it
 
 
 def forked_child() -> bool:
@@ -54,7 +55,6 @@ def kernel_variant() -> str:
 # BPFAST_ISA settings (bytes, None when unset) already resolved: the CPU does not
 # change while we run, and a one-row predict asks every time.
 _variants: dict[bytes | None, str] = {}
-_ISA_ENV_BYTES = os.fsencode(ISA_ENV)
 
 
 _OPENMP_SPECS = {200505: "2.5", 200805: "3.0", 201107: "3.1", 201307: "4.0", 201511: "4.5",

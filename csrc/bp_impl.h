@@ -492,9 +492,9 @@ static ptrdiff_t SFX(predict_block_rows)(const bp_net *net, ptrdiff_t unit)
  * that the block's rows run along the vectors. A narrow layer (an output of 10, say)
  * then fills the tiles' lanes where forward() computes 16 of them for 10 columns, and a
  * width that is no multiple of MR ends in a short strip of rows (BP_SHORT_MR) instead of
- * a narrow strip of columns. The input is packed transposed once per block; the output is written
- * back to out (nb x its width) through output_transposed(). Each element is the same sum
- * in the same order as in forward(), so the results are bitwise the same.
+ * a narrow strip of columns. The input is packed transposed once per block; the output is
+ * written back to out (nb x its width) through output_transposed(). Each element is the
+ * same sum in the same order as in forward(), so the results are bitwise the same.
  * Only for networks that predict_transposed() accepts: W (A here) is then always read in
  * place, and a packed panel of the input (B) holds at most min(width, KC) x NC values,
  * within the net's packing buffer, which is sized for min(width, NC) + NR columns of KC
