@@ -31,7 +31,7 @@ from ._config import forked_child, kernel_variant
 from ._data import core_matrix, frame_float_dtype
 from ._exceptions import NonFiniteInputError
 from ._fitted import best_is_current, make_best_current, weight_layer_units, weights_dtype
-from ._layout import glorot_init, pack, unpack
+from ._layout import glorot_slab, pack, unpack
 from ._progress import progress_bar
 
 #: The warning ``fit`` gives when Ctrl-C stops it (scikit-learn's words).
@@ -222,9 +222,8 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             self.out_activation_ = "softmax"
         else:
             self.out_activation_ = "logistic"
-        self.coefs_, self.intercepts_ = glorot_init(
-            self._random_state, layer_units, self.activation, dtype
-        )
+        slab = glorot_slab(self._random_state, layer_units, self.activation, dtype)
+        self.coefs_, self.intercepts_ = unpack(slab, layer_units)
         self._best_coefs = [c.copy() for c in self.coefs_]
         self._best_intercepts = [i.copy() for i in self.intercepts_]
         if self.solver in _STOCHASTIC_SOLVERS:
@@ -238,6 +237,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                 self.best_loss_ = np.inf
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
+        return slab
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
         hidden_sizes = self._hidden_sizes()
@@ -250,20 +250,20 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         self.n_outputs_ = y.shape[1]
         layer_units = [X.shape[1], *hidden_sizes, self.n_outputs_]
         self._random_state = check_random_state(self.random_state)
-        if first_pass:
-            self._initialize(y, layer_units, X.dtype)
         self.n_layers_ = len(layer_units)
-
-        dtype = X.dtype
-        # After an early-stopping fit scikit-learn's coefs_ *are* its _best_coefs,
-        # so a warm-started fit trains the "best" weights in place until it finds
-        # a new best; keep that aliasing so both give the same numbers.
-        best_aliased = getattr(self, "_best_coefs", None) is self.coefs_
-        slab = pack(self.coefs_, self.intercepts_, layer_units, dtype)
-        if best_aliased:
-            self._best_coefs, self._best_intercepts = unpack(slab, layer_units)
-        Y = np.ascontiguousarray(y, dtype=dtype)
-        sw = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=dtype)
+        if first_pass:
+            # coefs_ and intercepts_ are views of the new slab, trained in place
+            slab = self._initialize(y, layer_units, X.dtype)
+        else:
+            # After an early-stopping fit scikit-learn's coefs_ *are* its _best_coefs,
+            # so a warm-started fit trains the "best" weights in place until it finds
+            # a new best; keep that aliasing so both give the same numbers.
+            best_aliased = getattr(self, "_best_coefs", None) is self.coefs_
+            slab = pack(self.coefs_, self.intercepts_, layer_units, X.dtype)
+            if best_aliased:
+                self._best_coefs, self._best_intercepts = unpack(slab, layer_units)
+        Y = np.ascontiguousarray(y, dtype=X.dtype)
+        sw = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=X.dtype)
         try:
             if self.solver in _STOCHASTIC_SOLVERS:
                 self._fit_stochastic(X, Y, sw, slab, layer_units, incremental)

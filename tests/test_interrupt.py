@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from numpy.testing import assert_allclose
 
 from bpfast import MLPClassifier, MLPRegressor
-from bpfast._layout import glorot_init
+from bpfast._layout import glorot_slab, unpack
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -183,7 +183,9 @@ def test_ctrl_c_stops_lbfgs_and_keeps_the_last_weights(send, Est):
     assert np.isfinite(model.loss_)     # ... and the loss of the last evaluation kept
     # The weights are the last ones L-BFGS evaluated, not the initial ones.
     layer_units = [X.shape[1], 32, 32, 1]
-    initial, _ = glorot_init(np.random.RandomState(0), layer_units, "relu", np.float64)
+    initial, _ = unpack(
+        glorot_slab(np.random.RandomState(0), layer_units, "relu", np.float64), layer_units
+    )
     assert model.coefs_[0].shape == initial[0].shape
     assert not np.array_equal(model.coefs_[0], initial[0])
     _usable(model, X, y)

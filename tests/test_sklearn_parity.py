@@ -19,6 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 
+import bpfast._layout
 from bpfast import MLPClassifier, MLPRegressor
 
 ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
@@ -135,6 +136,21 @@ def test_one_full_batch_sgd_step(kind, activation, alpha):
     assert np.isfinite(out_sk).all()
     np.testing.assert_allclose(out_bp, out_sk, rtol=1e-10, atol=1e-13)
 
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("chunk", [7, 1 << 15])
+def test_initial_weights_drawn_in_chunks_are_scikit_learns(monkeypatch, dtype, chunk):
+    # bpfast draws a layer's weights a chunk at a time; a chunk of 7 splits every
+    # layer and bias vector at odd places, the default chunk splits the 200 x 300 layer.
+    monkeypatch.setattr(bpfast._layout, "_DRAW_CHUNK", chunk)
+    X, y = make_data("multiclass", N_STEP, n_features=200)
+    X = X.astype(dtype)
+    params = dict(step_params("tanh", 0.0, 1e-300), hidden_layer_sizes=(300, 9))
+    sk, bp = fit_both("multiclass", X, y, **params)
+    for a, b in zip(bp.coefs_ + bp.intercepts_, sk.coefs_ + sk.intercepts_):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_array_equal(a, b)
 
 # ----------------------------------------------------------------- many epochs, shuffled
 
