@@ -31,7 +31,7 @@ from ._config import forked_child, kernel_variant
 from ._data import core_matrix, frame_float_dtype
 from ._exceptions import NonFiniteInputError
 from ._fitted import best_is_current, make_best_current, weight_layer_units, weights_dtype
-from ._layout import glorot_slab, pack, unpack
+from ._layout import aligned_empty, aligned_zeros, glorot_slab, pack, unpack
 from ._progress import progress_bar
 
 #: The warning ``fit`` gives when Ctrl-C stops it (scikit-learn's words).
@@ -295,7 +295,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         self._optimizer_solver = self.solver
         self._optimizer_t = 0
         self._optimizer_learning_rate = float(self.learning_rate_init)
-        return np.zeros(size, dtype=slab.dtype)
+        return aligned_zeros(size, slab.dtype)
 
     def _fit_stochastic(self, X, Y, sw, slab, layer_units, incremental):
         state = self._optimizer_state_for(slab, incremental)
@@ -478,7 +478,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         block = int(np.clip(2e8 / max(macs_per_row, 1), 64, _BLOCK_ROWS))
         net = self._network(layer_units, dtype.itemsize, min(X.shape[0], block))
         Xc = core_matrix(X, dtype)
-        grad = np.empty_like(slab)
+        grad = aligned_empty(slab.shape[0], dtype)
         progress = {"loss": np.inf, "iterations": 0}
 
         def loss_and_grad(theta):

@@ -9,10 +9,31 @@ from __future__ import annotations
 import numpy as np
 
 
+#: Bytes to which slabs and optimizer states are aligned: a cache line, so that the
+#: core's vector loads of weights read in place (and of the update's arrays) never
+#: straddle two lines, as they do from numpy's 16-byte-aligned buffers.
+_ALIGN = 64
+
+
 def n_params(layer_units: list[int]) -> int:
     """Length of the slab for the given layer widths."""
     pairs = zip(layer_units[:-1], layer_units[1:])
     return sum(a * b for a, b in pairs) + sum(layer_units[1:])
+
+
+def aligned_empty(n: int, dtype) -> np.ndarray:
+    """A new uninitialised vector of ``n`` elements starting on a cache line."""
+    dtype = np.dtype(dtype)
+    buffer = np.empty(n + _ALIGN // dtype.itemsize, dtype=dtype)
+    skip = (-buffer.ctypes.data % _ALIGN) // dtype.itemsize
+    return buffer[skip : skip + n]
+
+
+def aligned_zeros(n: int, dtype) -> np.ndarray:
+    """A new vector of ``n`` zeros starting on a cache line."""
+    out = aligned_empty(n, dtype)
+    out[...] = 0
+    return out
 
 
 def pack(coefs, intercepts, layer_units, dtype) -> np.ndarray:
@@ -30,7 +51,7 @@ def pack(coefs, intercepts, layer_units, dtype) -> np.ndarray:
             f"coefs_ and intercepts_ must hold {n_layers} arrays each for layer sizes "
             f"{list(layer_units)}; got {len(coefs)} and {len(intercepts)}."
         )
-    slab = np.empty(n_params(layer_units), dtype=dtype)
+    slab = aligned_empty(n_params(layer_units), dtype)
     for view, array, name in zip(
         unpack(slab, layer_units)[0] + unpack(slab, layer_units)[1],
         list(coefs) + list(intercepts),
@@ -73,7 +94,7 @@ def glorot_slab(random_state, layer_units, activation, dtype) -> np.ndarray:
     cast to ``dtype``, as scikit-learn casts them.
     """
     factor = 2.0 if activation == "logistic" else 6.0
-    slab = np.empty(n_params(layer_units), dtype=dtype)
+    slab = aligned_empty(n_params(layer_units), dtype)
     coefs, intercepts = unpack(slab, layer_units)
     for coef, intercept in zip(coefs, intercepts):
         fan_in, fan_out = coef.shape
