@@ -31,7 +31,7 @@ from ._config import forked_child, kernel_variant
 from ._data import core_matrix, frame_float_dtype
 from ._exceptions import NonFiniteInputError
 from ._fitted import best_is_current, make_best_current, weight_layer_units, weights_dtype
-from ._layout import aligned_empty, aligned_zeros, glorot_slab, pack, unpack
+from ._layout import aligned_empty, as_aligned, aligned_zeros, glorot_slab, pack, unpack
 from ._progress import progress_bar
 
 #: The warning ``fit`` gives when Ctrl-C stops it (scikit-learn's words).
@@ -291,7 +291,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             and state.shape[0] == size
             and getattr(self, "_optimizer_solver", None) == self.solver
         ):
-            return np.ascontiguousarray(state, dtype=slab.dtype)
+            return as_aligned(state, slab.dtype)
         self._optimizer_solver = self.solver
         self._optimizer_t = 0
         self._optimizer_learning_rate = float(self.learning_rate_init)

@@ -137,7 +137,6 @@ def test_one_full_batch_sgd_step(kind, activation, alpha):
     np.testing.assert_allclose(out_bp, out_sk, rtol=1e-10, atol=1e-13)
 
 
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("chunk", [7, 1 << 15])
 def test_initial_weights_drawn_in_chunks_are_scikit_learns(monkeypatch, dtype, chunk):
@@ -151,6 +150,7 @@ def test_initial_weights_drawn_in_chunks_are_scikit_learns(monkeypatch, dtype, c
     for a, b in zip(bp.coefs_ + bp.intercepts_, sk.coefs_ + sk.intercepts_):
         assert a.dtype == b.dtype == dtype
         np.testing.assert_array_equal(a, b)
+
 
 # ----------------------------------------------------------------- many epochs, shuffled
 
