@@ -31,7 +31,7 @@ from ._config import forked_child, kernel_variant
 from ._data import core_matrix, frame_float_dtype
 from ._exceptions import NonFiniteInputError
 from ._fitted import best_is_current, make_best_current, weight_layer_units, weights_dtype
-from ._layout import aligned_empty, as_aligned, aligned_zeros, glorot_slab, pack, unpack
+from ._layout import aligned_empty, aligned_zeros, as_aligned, glorot_slab, pack, unpack
 from ._progress import progress_bar
 
 #: The warning ``fit`` gives when Ctrl-C stops it (scikit-learn's words).

@@ -71,8 +71,9 @@ def pack(coefs, intercepts, layer_units, dtype) -> np.ndarray:
             f"{list(layer_units)}; got {len(coefs)} and {len(intercepts)}."
         )
     slab = aligned_empty(n_params(layer_units), dtype)
+    coef_views, intercept_views = unpack(slab, layer_units)
     for view, array, name in zip(
-        unpack(slab, layer_units)[0] + unpack(slab, layer_units)[1],
+        coef_views + intercept_views,
         list(coefs) + list(intercepts),
         [f"coefs_[{i}]" for i in range(n_layers)] + [f"intercepts_[{i}]" for i in range(n_layers)],
     ):
