@@ -412,7 +412,12 @@ static void SFX(update_shares)(ptrdiff_t n, REAL *params, const REAL *grad, cons
         for (i = 0; i < n; ++i) {
             m[i] = b1 * m[i] + c1 * grad[i];
             v[i] = b2 * v[i] + c2 * (grad[i] * grad[i]);
-            params[i] += (REAL)(-lr_t * (double)m[i] / (double)(BP_SQRT(v[i]) + eps));
+            /* scikit-learn's step in float64 (its rate is a numpy float64), added to the
+             * weight in float64 and rounded once, as numpy's in-place add of a float64
+             * step to a float32 weight does (rounding the step first differs in 1 of a
+             * few hundred adds) */
+            params[i] = (REAL)((double)params[i] +
+                               -lr_t * (double)m[i] / (double)(BP_SQRT(v[i]) + eps));
         }
     }
 }

@@ -11,6 +11,7 @@ through the training trajectory.
 
 from __future__ import annotations
 
+import platform
 import warnings
 
 import numpy as np
@@ -361,6 +362,32 @@ def test_warm_start_early_stopping_without_new_best(solver):
     assert max(sk.validation_scores_[6:]) < sk.best_validation_score_  # no new best
     assert_same_training(bp, sk, curve_rtol=1e-9, weight_rtol=1e-8)
     np.testing.assert_allclose(bp.predict(X), sk.predict(X), rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                    reason="only x86-64's baseline kernels have no fused multiply-add (NEON "
+                    "has one, which Clang contracts a * b + c into by default)")
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+@pytest.mark.parametrize("seed", range(4))
+def test_float32_optimizer_steps_are_scikit_learns_bit_for_bit(monkeypatch, solver, seed):
+    # One input, one linear hidden unit, one output and one row per batch: every product
+    # is a single multiplication and every sum a single term, so only the optimizer's
+    # arithmetic can part the two runs. On the baseline kernels (no fused multiply-adds)
+    # 1000 float32 steps match scikit-learn's bit for bit: SGD's float32 update, and
+    # Adam's step computed in float64 and added to the float32 weight in float64, rounded
+    # once, as numpy's in-place add does (rounding the step to float32 first parted the
+    # weights in most seeds).
+    monkeypatch.setenv("BPFAST_ISA", "baseline")
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-1, 1, (200, 1)).astype(np.float32)
+    y = (0.7 * X[:, 0] + 0.3 + 0.3 * rng.standard_normal(200)).astype(np.float32)
+    sk, bp = fit_both("regression", X, y, hidden_layer_sizes=(1,), activation="identity",
+                      solver=solver, batch_size=1, max_iter=5, alpha=0.0, tol=0,
+                      n_iter_no_change=100, learning_rate_init=0.01, random_state=seed)
+    assert bp.t_ == sk.t_ == 1000
+    for a, b in zip(bp.coefs_ + bp.intercepts_, sk.coefs_ + sk.intercepts_):
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
 
 
 # ------------------------------------------------------------------------------ float32
