@@ -18,6 +18,13 @@ Run it with two copies of one build first (an A/A run): the spread of that ratio
 noise a real difference has to exceed. Both cores run under the installed Python layer, so
 only the compiled core may differ between them. These ratios are for deciding about a change;
 bench.py's tables are the benchmark of record.
+
+With --threads-b, B runs at another thread count than A: one build given twice then tells
+whether a second thread helps, in the same minutes (bench.py runs the thread counts minutes
+apart, and a VM's drift between them can look like a thread's cost):
+
+    python benchmarks/ab_core.py /tmp/new.so /tmp/new.so --only digits --dtype float32 \
+        --threads 1 --threads-b 2 --rounds 10
 """
 
 from __future__ import annotations
@@ -60,6 +67,8 @@ def parse_args(argv):
                         "workload's batch of rows instead of fits")
     parser.add_argument("--dtype", help="element type (default: the workload's first)")
     parser.add_argument("--threads", type=int, default=1, help="n_threads (default 1)")
+    parser.add_argument("--threads-b", type=int, default=None,
+                        help="n_threads of build B (default: --threads)")
     parser.add_argument("--rounds", type=int, default=8,
                         help="rounds of one measurement per build, alternating the order (default 8)")
     return parser.parse_args(argv)
@@ -70,17 +79,21 @@ def main(argv=None) -> int:
     wl = bench.WORKLOADS[args.only]
     dtype = args.dtype or wl.dtypes[0]
     cores = {"A": load_core(args.core_a), "B": load_core(args.core_b)}
+    threads = {"A": args.threads, "B": args.threads if args.threads_b is None else args.threads_b}
     X, y, _, _ = bench.load_cast(wl, dtype)
     if args.only == "predict":
-        measure, what = predict_timer(args, wl, dtype, cores, X, y)
+        measure, what = predict_timer(wl, dtype, cores, threads, X, y)
     else:
-        measure, what = fit_timer(args, wl, dtype, cores, X, y), "fit"
+        measure, what = fit_timer(wl, dtype, cores, threads, X, y), "fit"
     times = alternate(measure, args.rounds)
     for name, path in (("A", args.core_a), ("B", args.core_b)):
         shown = " ".join(f"{t * 1e3:.4g}" for t in times[name])
-        print(f"{name} ({path}): {shown} ms; median {np.median(times[name]) * 1e3:.4g} ms")
+        print(f"{name} ({path}, {threads[name]} thread(s)): {shown} ms; "
+              f"median {np.median(times[name]) * 1e3:.4g} ms")
     speed = np.median(times["A"]) / np.median(times["B"])
-    print(f"{args.only} {what}, {dtype}, {args.threads} thread(s): B runs {speed:.3f}x A's speed")
+    shown = "/".join(str(threads[name]) for name in "AB") if threads["A"] != threads["B"] \
+        else str(args.threads)
+    print(f"{args.only} {what}, {dtype}, {shown} thread(s): B runs {speed:.3f}x A's speed")
     return 0
 
 
@@ -96,27 +109,28 @@ def alternate(measure, rounds: int) -> dict:
     return times
 
 
-def fit_timer(args, wl, dtype, cores, X, y):
-    """Seconds of one fit of the workload through the named build's core."""
+def fit_timer(wl, dtype, cores, threads, X, y):
+    """Seconds of one fit of the workload through the named build's core, at its threads."""
 
     def fit_with(name):
         bpfast._base._core = cores[name]  # the estimators build their networks from it
-        estimator = bench.make_estimator("bpfast", wl, dtype, args.threads)
+        estimator = bench.make_estimator("bpfast", wl, dtype, threads[name])
         # bench.py's workers set the thread count through OMP_NUM_THREADS; here it is explicit
-        estimator.set_params(n_threads=args.threads)
+        estimator.set_params(n_threads=threads[name])
         return bench.fit_quietly(estimator, X, y)
 
     return fit_with
 
 
-def predict_timer(args, wl, dtype, cores, X, y):
+def predict_timer(wl, dtype, cores, threads, X, y):
     """Median seconds of `batch_repeats` predict_proba calls on the prediction workload's
-    batch through the named build's core (the model is fitted once; each build's networks
-    come from a pool of their own, as the estimator pools them), and what that measures."""
+    batch through the named build's core at its threads (the model is fitted once; each
+    build's networks come from a pool of their own, as the estimator pools them), and what
+    that measures."""
     p = wl.predict
     bpfast._base._core = cores["A"]
-    estimator = bench.make_estimator("bpfast", wl, dtype, args.threads)
-    estimator.set_params(n_threads=args.threads)
+    estimator = bench.make_estimator("bpfast", wl, dtype, threads["A"])
+    estimator.set_params(n_threads=threads["A"])
     bench.fit_quietly(estimator, X, y)
     rows = np.random.default_rng(bench.SEED).integers(0, X.shape[0], p["batch_rows"])
     batch = np.ascontiguousarray(X[rows])
@@ -125,6 +139,7 @@ def predict_timer(args, wl, dtype, cores, X, y):
     def predict_with(name):
         bpfast._base._core = cores[name]
         estimator._predict_nets = pools[name]
+        estimator.n_threads = threads[name]
         return bench.median_call_time(lambda: estimator.predict_proba(batch), p["batch_repeats"])
 
     return predict_with, f"predict_proba of {p['batch_rows']} rows"
