@@ -91,9 +91,8 @@ def main(argv=None) -> int:
         print(f"{name} ({path}, {threads[name]} thread(s)): {shown} ms; "
               f"median {np.median(times[name]) * 1e3:.4g} ms")
     speed = np.median(times["A"]) / np.median(times["B"])
-    shown = "/".join(str(threads[name]) for name in "AB") if threads["A"] != threads["B"] \
-        else str(args.threads)
-    print(f"{args.only} {what}, {dtype}, {shown} thread(s): B runs {speed:.3f}x A's speed")
+    counts = str(threads["A"]) if threads["A"] == threads["B"] else f"{threads['A']}/{threads['B']}"
+    print(f"{args.only} {what}, {dtype}, {counts} thread(s): B runs {speed:.3f}x A's speed")
     return 0
 
 
@@ -139,7 +138,7 @@ def predict_timer(wl, dtype, cores, threads, X, y):
     def predict_with(name):
         bpfast._base._core = cores[name]
         estimator._predict_nets = pools[name]
-        estimator.n_threads = threads[name]
+        estimator.set_params(n_threads=threads[name])  # its own pool per thread count too
         return bench.median_call_time(lambda: estimator.predict_proba(batch), p["batch_repeats"])
 
     return predict_with, f"predict_proba of {p['batch_rows']} rows"
