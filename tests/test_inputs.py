@@ -12,6 +12,7 @@ import re
 import signal
 import threading
 import time
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -362,6 +363,30 @@ def test_fortran_and_strided_inputs_match_c_contiguous(Est, solver, dtype):
             assert_array_equal(a, b)
         for a, b in zip(_outputs(reference, Xl), ref_out):
             assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("solver", STOCHASTIC)
+def test_fit_allocates_the_model_and_its_optimizer_state_once(Est, solver):
+    """Python-side memory of a fit on C-contiguous float32 data: no copy of X, one
+    slab of weights and the optimizer's state (one slab's worth for sgd, two for
+    adam), plus small change (the initial weights' draws, the targets). A second
+    model's worth (scikit-learn's copy of the initial weights, read only when
+    stopping early) fails it. The core's workspace is malloc'd, so not traced."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(2000, 50).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int) if Est is MLPClassifier else X[:, 1].copy()
+    widths = [50, 512, 512, 1]
+    model_bytes = 4 * sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    estimator = _small(Est, solver=solver, hidden_layer_sizes=(512, 512), max_iter=2)
+    tracemalloc.start()
+    try:
+        estimator.fit(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    state_slabs = 2 if solver == "adam" else 1
+    assert peak < (1 + state_slabs + 0.5) * model_bytes
 
 
 @pytest.mark.parametrize("Est", ESTIMATORS)
