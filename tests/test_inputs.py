@@ -374,11 +374,12 @@ def test_fit_allocates_the_model_and_its_optimizer_state_once(Est, solver):
     model's worth (scikit-learn's copy of the initial weights, read only when
     stopping early) fails it. The core's workspace is malloc'd, so not traced."""
     rng = np.random.RandomState(0)
-    X = rng.randn(2000, 50).astype(np.float32)
+    X = rng.randn(8000, 50).astype(np.float32)  # 1.6 MB: a copy would exceed the slack
     y = (X[:, 0] > 0).astype(int) if Est is MLPClassifier else X[:, 1].copy()
     widths = [50, 512, 512, 1]
-    model_bytes = 4 * sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
-    estimator = _small(Est, solver=solver, hidden_layer_sizes=(512, 512), max_iter=2)
+    model_bytes = 4 * sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))  # 1.16 MB
+    assert X.nbytes > 0.5 * model_bytes
+    estimator = _small(Est, solver=solver, hidden_layer_sizes=(512, 512), max_iter=1)
     tracemalloc.start()
     try:
         estimator.fit(X, y)
