@@ -208,3 +208,34 @@ def test_diverging_training_raises_sklearns_error(dtype, name, params, x_scale, 
     assert ours == theirs
     if theirs != "fitted":
         assert theirs.startswith("Solver produced non-finite parameter weights.")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_diverging_early_stopping_ends_on_the_initial_weights(dtype):
+    """Every validation score NaN: the fit keeps the weights it started from, as scikit-learn's.
+
+    The only path on which a fit reads the copy of its initial weights.
+    """
+    rng = np.random.RandomState(0)
+    X0 = rng.randn(60, 4)
+    X = (X0 * 1e6).astype(dtype)
+    y = X0 @ rng.randn(4)
+    params = dict(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=10.0, batch_size=4,
+                  early_stopping=True, n_iter_no_change=3, max_iter=6, random_state=0)
+    models = []
+    for mod in (bpfast, sk):
+        model = mod.MLPRegressor(**params)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            model.fit(X, y)
+        models.append(model)
+    ours, theirs = models
+    assert len(theirs.validation_scores_) == params["max_iter"]
+    assert np.isnan(theirs.validation_scores_).all()
+    assert np.isnan(ours.validation_scores_).all()
+    assert ours.n_iter_ == theirs.n_iter_
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        assert a.dtype == b.dtype == dtype
+        assert_array_equal(a, b)
+    assert_allclose(ours.predict(X0), theirs.predict(X0),
+                    rtol=1e-12 if dtype == np.float64 else 1e-5)
