@@ -77,6 +77,21 @@ def _openmp_description() -> str:
     return f"{text}; runtimes in this process: {', '.join(libraries)}" if libraries else text
 
 
+def _cpus() -> str:
+    """The CPUs this thread may run on, of the machine's, where the system says.
+
+    Fewer than all of them when a binding OpenMP runtime loaded earlier (scikit-learn's
+    own, under ``OMP_PROC_BIND`` or ``OMP_PLACES``) pinned the main thread: bpfast's
+    runtime then sizes its default team from that one CPU.
+    """
+    total = os.cpu_count()
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity interface (macOS, Windows)
+        return str(total)
+    return f"{usable} of {total}"
+
+
 def config() -> dict:
     """The build and run-time configuration as a dict (see ``show_config``)."""
     import numpy
@@ -92,6 +107,7 @@ def config() -> dict:
         "best kernels": _core.best_isa(),
         "openmp": _openmp_description(),
         "threads": _core.max_threads(),
+        "cpus": _cpus(),
         "numpy": numpy.__version__,
         "scipy": scipy.__version__,
         "scikit-learn": sklearn.__version__,
@@ -99,6 +115,6 @@ def config() -> dict:
 
 
 def show_config() -> None:
-    """Print the version, the OpenMP status and thread count, and the dependencies."""
+    """Print the version, the OpenMP status, threads and usable CPUs, and the dependencies."""
     for key, value in config().items():
         print(f"{key:>13}: {value}")

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing as mp
+import os
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -23,7 +26,7 @@ import scipy.sparse as sp
 from numpy.testing import assert_array_equal
 
 from bpfast import MLPClassifier, MLPRegressor
-from bpfast import _core
+from bpfast import _config, _core
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -326,3 +329,15 @@ def test_lbfgs_runs_scipys_blas_on_one_thread(monkeypatch):
     MLPClassifier((5,), solver="lbfgs", max_iter=5, n_threads=2).fit(X, y)
     assert seen and all(threads == [1] * len(threads) for threads in seen)
     assert blas_threads() == before
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity interface")
+def test_config_reports_a_main_thread_pinned_to_one_cpu():
+    """Pinned as a binding OpenMP runtime loaded first pins it: ``cpus`` shows the one CPU."""
+    code = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "import bpfast._config as c; print(c.config()['cpus'])"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == f"1 of {os.cpu_count()}"
+    assert _config.config()["cpus"] == f"{len(os.sched_getaffinity(0))} of {os.cpu_count()}"
