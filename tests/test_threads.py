@@ -332,12 +332,15 @@ def test_lbfgs_runs_scipys_blas_on_one_thread(monkeypatch):
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity interface")
-def test_config_reports_a_main_thread_pinned_to_one_cpu():
+def test_config_reports_a_main_thread_pinned_to_one_cpu(tmp_path):
     """Pinned as a binding OpenMP runtime loaded first pins it: ``cpus`` shows the one CPU."""
     code = (
         "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
         "import bpfast._config as c; print(c.config()['cpus'])"
     )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # from tmp_path, so that the child imports the installed package, not a source tree
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == f"1 of {os.cpu_count()}"
     assert _config.config()["cpus"] == f"{len(os.sched_getaffinity(0))} of {os.cpu_count()}"
