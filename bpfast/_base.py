@@ -211,6 +211,13 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
 
     # ------------------------------------------------------------------ fitting
 
+    def _stops_early(self) -> bool:
+        """Whether a fit scores each epoch on held-out rows and ends on the best weights.
+
+        Only the stochastic solvers do; L-BFGS ignores ``early_stopping``.
+        """
+        return self.solver in _STOCHASTIC_SOLVERS and bool(self.early_stopping)
+
     def _initialize(self, y, layer_units, dtype):
         self.n_iter_ = 0
         self.t_ = 0
@@ -224,7 +231,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             self.out_activation_ = "logistic"
         slab = glorot_slab(self._random_state, layer_units, self.activation, dtype)
         self.coefs_, self.intercepts_ = unpack(slab, layer_units)
-        if self.solver in _STOCHASTIC_SOLVERS and self.early_stopping:
+        if self._stops_early():
             # The weights restored when no epoch's validation score is a number.
             # scikit-learn copies them for every solver, but reads them only when
             # stopping early: elsewhere the copy is a second model to fault in and
@@ -278,7 +285,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             else:
                 self._fit_lbfgs(X, Y, sw, slab, layer_units)
         finally:
-            if not (self.solver in _STOCHASTIC_SOLVERS and self.early_stopping):
+            if not self._stops_early():
                 self._set_params_from_slab(slab, layer_units)
 
         weights = self.coefs_ + self.intercepts_
